@@ -1,0 +1,3 @@
+"""projdiff: inverse problems with diffusion priors."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from projdiff.cli import main
+
+sys.exit(main())

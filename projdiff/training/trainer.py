@@ -1,0 +1,287 @@
+"""Train a diffusers UNet as a DDPM prior with accelerate (one CPU, several GPUs, several nodes).
+
+The same function runs under ``python`` and under ``accelerate launch``. Everything random is a
+pure function of ``(seed, step, process)``: which items form a batch, the diffusion times and the
+noise. A run that is killed and resumed from its last checkpoint therefore continues exactly where
+it stopped, and the data order does not depend on the number of processes.
+
+Output folder layout (a diffusers ``DDPMPipeline`` folder, loadable with
+``DiffusersPrior.from_pretrained``)::
+
+    OUT/model_index.json, OUT/unet/, OUT/scheduler/     EMA weights + noise schedule
+    OUT/checkpoints/step-000200/ ...                    accelerate states (model, EMA, optimizer,
+                                                        LR schedule) for resuming
+    OUT/train_log.jsonl                                 one JSON line per logged step
+    OUT/README.md                                       model card
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+CHECKPOINT_PREFIX = "step-"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (all stored in the model card and the checkpoints).
+
+    Parameters
+    ----------
+    steps : int
+        Optimizer steps in total (a resumed run stops at the same total).
+    batch_size : int, default 64
+        Global batch size, split evenly over the processes.
+    learning_rate : float, default 5e-4
+        AdamW learning rate after a linear warm-up of ``warmup_steps``.
+    ema_decay : float, default 0.999
+    checkpoint_every : int, default 200
+        Steps between checkpoints; the last ``keep_checkpoints`` are kept.
+    validate_every : int, default 200
+        Steps between held-out loss evaluations (EMA weights).
+    seed : int, default 0
+    """
+
+    steps: int
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    validate_every: int = 200
+    seed: int = 0
+
+
+def _generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(hash(tuple(parts)) & 0x7FFFFFFFFFFF)
+
+
+def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
+    """Dataset indices of the global batch at ``step``: epochs are seeded permutations.
+
+    Returns a LongTensor of shape (batch_size,); batches may straddle an epoch boundary.
+    """
+    first = step * batch_size
+    out = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(first + len(out), dataset_size)
+        perm = torch.randperm(dataset_size, generator=_generator(seed, epoch))
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
+    return torch.tensor(out, dtype=torch.long)
+
+
+def _gather(dataset: Dataset, indices: torch.Tensor, epoch: int) -> torch.Tensor:
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    return torch.stack([dataset[int(i)] for i in indices])
+
+
+def denoising_loss(unet, scheduler, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mean squared error of the UNet's prediction (epsilon, v or sample) at uniform random times."""
+    n = x0.shape[0]
+    t = torch.randint(scheduler.config.num_train_timesteps, (n,), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    t, noise = t.to(x0.device), noise.to(x0.device)
+    xt = scheduler.add_noise(x0, noise, t)
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        target = noise
+    elif kind == "v_prediction":
+        target = scheduler.get_velocity(x0, noise, t)
+    elif kind == "sample":
+        target = x0
+    else:
+        raise ValueError(f"scheduler prediction_type: expected epsilon, v_prediction or sample, got {kind!r}")
+    return torch.nn.functional.mse_loss(unet(xt, t).sample.float(), target.float())
+
+
+@torch.no_grad()
+def heldout_loss(unet, scheduler, data: torch.Tensor, batch_size: int = 250, seed: int = 12345) -> float:
+    """Denoising loss on fixed data with fixed times and noise (comparable across runs)."""
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for start in range(0, data.shape[0], batch_size):
+        chunk = data[start : start + batch_size]
+        total += denoising_loss(unet, scheduler, chunk, g).item() * chunk.shape[0]
+    return total / data.shape[0]
+
+
+def _latest_checkpoint(folder: Path) -> Path | None:
+    done = sorted(p for p in folder.glob(CHECKPOINT_PREFIX + "*") if (p / "trainer_state.json").is_file())
+    return done[-1] if done else None
+
+
+def train(
+    unet,
+    scheduler,
+    dataset: Dataset,
+    output_dir: str | Path,
+    config: TrainConfig,
+    *,
+    validation: torch.Tensor | None = None,
+    card: Callable[[dict], str] | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
+    """Train ``unet`` on ``dataset`` and save the EMA weights as a diffusers pipeline folder.
+
+    Resumes automatically from the newest checkpoint in ``output_dir/checkpoints``.
+
+    Parameters
+    ----------
+    unet : diffusers.UNet2DModel or UNet1DModel
+    scheduler : diffusers.DDPMScheduler
+        Its ``prediction_type`` selects the training target.
+    dataset : torch Dataset
+        Items are tensors of the UNet's sample shape, in the prior's data space (e.g. [-1, 1]).
+    output_dir : path
+    config : TrainConfig
+    validation : tensor of shape (N, *sample_shape), optional
+        Held-out data for the denoising loss that goes into the log and the model card.
+    card : callable, optional
+        Builds the model card (Markdown) from the final training summary.
+    stop_after : int, optional
+        Stop (after checkpointing) once this many steps were run in this call; used by tests that
+        simulate an interruption.
+
+    Returns
+    -------
+    dict with ``step``, ``wall_seconds``, ``heldout_loss`` and ``output_dir``.
+    """
+    from accelerate import Accelerator
+    from diffusers import DDPMPipeline
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    output_dir = Path(output_dir)
+    ckpt_dir = output_dir / "checkpoints"
+    accelerator = Accelerator()
+    rank, world = accelerator.process_index, accelerator.num_processes
+    if config.batch_size % world:
+        raise ValueError(f"batch_size: expected a multiple of the {world} processes, got {config.batch_size}")
+
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay, model_cls=type(unet), model_config=unet.config)
+    unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
+    ema.to(accelerator.device)
+    accelerator.register_for_checkpointing(ema)
+
+    state = {"step": 0, "wall_seconds": 0.0, "config": asdict(config)}
+    latest = _latest_checkpoint(ckpt_dir)
+    if latest is not None:
+        accelerator.load_state(str(latest))
+        state = json.loads((latest / "trainer_state.json").read_text())
+        if state["config"]["batch_size"] != config.batch_size or state["config"]["seed"] != config.seed:
+            raise ValueError(f"{latest}: checkpoint was made with batch_size/seed "
+                             f"{state['config']['batch_size']}/{state['config']['seed']}, "
+                             f"got {config.batch_size}/{config.seed}")
+        state["config"] = asdict(config)
+    log_path = output_dir / "train_log.jsonl"
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _truncate_log(log_path, state["step"])
+
+    per_process = config.batch_size // world
+    bar = tqdm(total=config.steps, initial=state["step"], disable=not (progress and accelerator.is_main_process),
+               desc="train", unit="step")
+    started, run_steps, running = time.time(), 0, None
+    unet.train()
+    while state["step"] < config.steps:
+        step = state["step"]
+        idx = batch_indices(step, config.batch_size, len(dataset), config.seed)
+        epoch = step * config.batch_size // len(dataset)
+        x0 = _gather(dataset, idx[rank * per_process : (rank + 1) * per_process], epoch).to(accelerator.device)
+        with accelerator.accumulate(unet):
+            loss = denoising_loss(unet, scheduler, x0, _generator(config.seed, step, rank, 1))
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(unet.parameters(), 1.0)
+            optimizer.step()
+            lr_schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+        ema.step(accelerator.unwrap_model(unet).parameters())
+        state["step"] = step + 1
+        run_steps += 1
+        value = accelerator.reduce(loss.detach(), reduction="mean").item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.4f}")
+        record = {"step": state["step"], "loss": value}
+        if validation is not None and (state["step"] % config.validate_every == 0 or state["step"] == config.steps):
+            record["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+        if accelerator.is_main_process:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        last = state["step"] == config.steps or (stop_after is not None and run_steps >= stop_after)
+        if state["step"] % config.checkpoint_every == 0 or last:
+            state["wall_seconds"] += time.time() - started
+            started = time.time()
+            _checkpoint(accelerator, ckpt_dir, state, config.keep_checkpoints)
+        if stop_after is not None and run_steps >= stop_after:
+            break
+    bar.close()
+
+    summary = {"step": state["step"], "wall_seconds": round(state["wall_seconds"], 1), "output_dir": str(output_dir),
+               "config": asdict(config), "heldout_loss": None}
+    if state["step"] < config.steps:
+        return summary
+    if validation is not None:
+        summary["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+    if accelerator.is_main_process:
+        final = type(accelerator.unwrap_model(unet)).from_config(accelerator.unwrap_model(unet).config)
+        ema.copy_to(final.parameters())
+        DDPMPipeline(unet=final, scheduler=scheduler).save_pretrained(output_dir)
+        (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if card is not None:
+            (output_dir / "README.md").write_text(card(summary))
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def _ema_heldout(accelerator, unet, ema, scheduler, validation: torch.Tensor) -> float:
+    model = accelerator.unwrap_model(unet)
+    ema.store(model.parameters())
+    ema.copy_to(model.parameters())
+    model.eval()
+    value = heldout_loss(model, scheduler, validation.to(accelerator.device))
+    ema.restore(model.parameters())
+    model.train()
+    return value
+
+
+def _checkpoint(accelerator, folder: Path, state: dict, keep: int) -> None:
+    """Write a checkpoint into a temporary folder and rename it, so a kill never leaves half of one."""
+    target = folder / f"{CHECKPOINT_PREFIX}{state['step']:07d}"
+    tmp = folder / f".tmp-{CHECKPOINT_PREFIX}{state['step']:07d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        done = sorted(p for p in folder.glob(CHECKPOINT_PREFIX + "*"))
+        for old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from."""
+    if not path.is_file():
+        return
+    lines = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["step"] <= step]
+    path.write_text("".join(l + "\n" for l in lines))
