@@ -1,0 +1,97 @@
+"""The observation as ProjDiff sees it: a coordinate system, per-coordinate noise levels and a projection.
+
+ProjDiff turns a noisy measurement ``y = A x0 + sigma_y n`` of ``x0`` into a noise-free
+measurement ``A x_a = y`` of an auxiliary variable ``x_a = x0 + sigma_a eps`` that lies on the
+same diffusion path as ``x0``. Two ways to pick ``sigma_a``:
+
+- scalar: ``sigma_a = operator.equivalent_noise(sigma_y)`` for every coordinate of ``x``
+  (exact when the rows of ``A`` are a tight frame, ``A A^T = c I``: ``sigma_a = sigma_y / sqrt(c)``);
+  the projection is ``operator.project``. Nonlinear operators also take this path.
+- per mode: for an operator with a spectral decomposition ``A = U diag(s) V^T``, coordinates are
+  ``V^T x`` and mode ``i`` gets ``sigma_a,i = sigma_y / s_i``; unobserved modes (``s_i = 0``) get 0
+  (``x_a`` equals the estimate there). The projection overwrites the observed modes with
+  ``V^T A^+ y``.
+
+Tensors inside the solver have shape ``(K, B, *mode_shape)``: K samples of B inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+@dataclass
+class ModeSpace:
+    """Coordinates in which ProjDiff runs, with the auxiliary noise level of each coordinate.
+
+    Attributes
+    ----------
+    to_modes, from_modes : callable
+        ``x -> z`` and back (identity on the scalar path).
+    sigma_a : tensor broadcastable to (K, B, *mode_shape)
+        Equivalent noise level of each coordinate, >= 0 (0: the coordinate is known exactly, or
+        unobserved on the per-mode path).
+    project : callable
+        ``z -> z'`` with ``A from_modes(z') = y`` (approximately, for nonlinear operators).
+    """
+
+    to_modes: Callable[[torch.Tensor], torch.Tensor]
+    from_modes: Callable[[torch.Tensor], torch.Tensor]
+    sigma_a: torch.Tensor
+    project: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _per_item(sigma_y: torch.Tensor, event_dims: int) -> torch.Tensor:
+    """Shape a per-item (B,) noise level as (1, B, 1, ..., 1) to broadcast over (K, B, *event)."""
+    return sigma_y.reshape(1, -1, *([1] * event_dims))
+
+
+def build_mode_space(operator, y: torch.Tensor, sigma_y: torch.Tensor, per_mode: bool | None) -> ModeSpace:
+    """Choose the scalar or the per-mode path (see the module docstring).
+
+    Parameters
+    ----------
+    operator : Operator
+    y : tensor of shape (B, *output_shape)
+    sigma_y : tensor of shape (B,)
+        Measurement noise level of each item (0 for noise-free items).
+    per_mode : bool or None
+        ``None`` (default) takes the per-mode path whenever the operator has a spectral
+        decomposition and some item is noisy; ``False`` forces the scalar path.
+    """
+    if not callable(getattr(operator, "project", None)):
+        raise TypeError(f"operator: ProjDiff needs project(x, y) onto {{A(x) = y}}; "
+                        f"{type(operator).__name__} has none")
+    spectral = operator.spectral() if hasattr(operator, "spectral") else None
+    noisy = bool((sigma_y > 0).any())
+    if per_mode and spectral is None:
+        raise TypeError(f"per_mode=True needs an operator with spectral(); {type(operator).__name__} has none")
+    if spectral is not None and noisy and per_mode is not False:
+        s = spectral.singular_values.to(device=y.device, dtype=y.real.dtype)
+        observed = s > 0
+        sigma = _per_item(sigma_y, s.dim())
+        sigma_a = torch.where(observed, sigma / torch.where(observed, s, torch.ones_like(s)), torch.zeros_like(s))
+        target = spectral.to_modes(operator.pinv(y))
+
+        def project(z: torch.Tensor) -> torch.Tensor:
+            return torch.where(observed, target, z)
+
+        return ModeSpace(spectral.to_modes, spectral.from_modes, sigma_a, project)
+
+    if noisy and not hasattr(operator, "equivalent_noise"):
+        raise TypeError(f"sigma_y > 0 needs operator.equivalent_noise(); {type(operator).__name__} has none")
+    sigma_a = operator.equivalent_noise(sigma_y) if noisy else torch.zeros_like(sigma_y)
+    sigma_a = _per_item(torch.as_tensor(sigma_a, dtype=sigma_y.dtype, device=sigma_y.device),
+                        len(operator.input_shape))
+
+    def project(z: torch.Tensor) -> torch.Tensor:
+        return operator.project(z, y)
+
+    return ModeSpace(_identity, _identity, sigma_a, project)

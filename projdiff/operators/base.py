@@ -1,0 +1,234 @@
+"""Forward-operator contract: ``Operator`` (any differentiable map) and ``LinearOperator``.
+
+Shapes. An operator maps tensors of shape ``(*batch, *input_shape)`` to ``(*batch, *output_shape)``
+for any number of leading batch dimensions (the solver uses two: samples and inputs). Operator
+parameters such as masks may carry their own leading batch dimension, which then broadcasts
+against the trailing batch dimension of ``x`` (one mask per input image).
+
+Ladder of capabilities (a solver asks for the weakest one it needs):
+
+- ``Operator``: ``forward``, ``project`` (onto ``{A(x) = y}``, approximate when ``A`` is
+  nonlinear) and ``equivalent_noise``.
+- ``LinearOperator``: adds ``adjoint`` (by autograd unless given), ``pinv`` (conjugate gradients
+  on ``A A^T`` unless given) and the exact projection ``x + pinv(y - A x)``.
+- ``spectral()``: a ``Spectral`` decomposition ``A = U diag(s) V^T``, exposed by operators whose
+  singular values differ (blur, dense matrices), so that ProjDiff can give each mode its own
+  equivalent noise level ``sigma_y / s_i``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from projdiff.operators.linalg import conjugate_gradient, trace_estimate
+
+Shape = tuple[int, ...]
+
+
+def _shape(value: Sequence[int], name: str) -> Shape:
+    try:
+        shape = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of positive ints, got {value!r}") from None
+    if not shape or any(v < 1 for v in shape):
+        raise ValueError(f"{name}: expected a non-empty sequence of positive ints, got {value!r}")
+    return shape
+
+
+@dataclass(frozen=True)
+class Spectral:
+    """A singular value decomposition ``A = U diag(s) V^T`` in matrix-free form.
+
+    Attributes
+    ----------
+    to_modes : callable
+        ``x (*batch, *input_shape) -> V^T x (*batch, *mode_shape)``; may be complex (Fourier).
+    from_modes : callable
+        ``z -> V z``, the inverse of ``to_modes`` (real output of shape ``(*batch, *input_shape)``).
+    singular_values : tensor of shape mode_shape, real, >= 0
+        Zero on the null space and on modes the operator's ``pinv`` truncates.
+    """
+
+    to_modes: Callable[[torch.Tensor], torch.Tensor]
+    from_modes: Callable[[torch.Tensor], torch.Tensor]
+    singular_values: torch.Tensor
+
+
+class Operator(torch.nn.Module):
+    """A differentiable forward operator ``y = A(x)``.
+
+    Subclasses implement ``forward`` and, where they can do better than the generic
+    Gauss-Newton step, ``project``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        Shape of one input item, without batch dimensions (e.g. ``(C, H, W)``).
+    noise_gain : float, optional
+        ``k`` in ``equivalent_noise(sigma_y) = k * sigma_y``: the noise level on ``x`` that is
+        equivalent to measurement noise ``sigma_y``. Default 1.
+    """
+
+    linear: bool = False
+
+    def __init__(self, input_shape: Sequence[int], noise_gain: float | None = None):
+        super().__init__()
+        self.input_shape: Shape = _shape(input_shape, "input_shape")
+        self._noise_gain = noise_gain
+        self._output_shape: Shape | None = None
+
+    @property
+    def output_shape(self) -> Shape:
+        """Shape of one measurement item (found by one forward pass unless a subclass sets it)."""
+        if self._output_shape is None:
+            with torch.no_grad():
+                probe = torch.zeros((1, *self.input_shape), device=self._device())
+                self._output_shape = tuple(self.forward(probe).shape[1:])
+        return self._output_shape
+
+    def _device(self) -> torch.device:
+        for t in list(self.buffers()) + list(self.parameters()):
+            return t.device
+        return torch.device("cpu")
+
+    def batch_shape(self, x: torch.Tensor) -> torch.Size:
+        """Leading batch dimensions of an input ``x`` (raises if the trailing ones are wrong)."""
+        n = len(self.input_shape)
+        if x.dim() < n or tuple(x.shape[x.dim() - n :]) != self.input_shape:
+            raise ValueError(f"x: expected shape (*batch, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return x.shape[: x.dim() - n]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A point near ``x`` with ``A(x) = y``: three Gauss-Newton steps ``x += J^T (J J^T)^-1 r``.
+
+        Each step solves ``J J^T z = y - A(x)`` by conjugate gradients with the Jacobian ``J``
+        at the current point (products through ``torch.func.jvp``/``vjp``). It is exact for a
+        linear ``A`` and a local, approximate projection otherwise.
+        """
+        event = len(self.output_shape)
+        for _ in range(3):
+            with torch.enable_grad():
+                residual = y - self.forward(x)
+                _, vjp = torch.func.vjp(self.forward, x)
+
+                def jjt(v: torch.Tensor, x=x, vjp=vjp) -> torch.Tensor:
+                    return torch.func.jvp(self.forward, (x,), (vjp(v)[0],))[1]
+
+                step = vjp(conjugate_gradient(jjt, residual.detach(), event, max_iter=50))[0]
+            x = (x + step).detach()
+        return x
+
+    def noise_gain(self) -> float:
+        """``k`` such that noise ``sigma_y`` on ``y`` is equivalent to noise ``k * sigma_y`` on ``x``."""
+        return 1.0 if self._noise_gain is None else float(self._noise_gain)
+
+    def equivalent_noise(self, sigma_y: float | torch.Tensor) -> float | torch.Tensor:
+        """Noise level ``sigma_a = noise_gain() * sigma_y`` of the auxiliary variable ``x_a``."""
+        return sigma_y * self.noise_gain()
+
+    def spectral(self) -> Spectral | None:
+        """The operator's SVD in matrix-free form, or ``None`` when it does not have a cheap one."""
+        return None
+
+    def extra_repr(self) -> str:
+        return f"input_shape={self.input_shape}"
+
+
+class LinearOperator(Operator):
+    """A linear operator, given by subclassing or by a function.
+
+    Parameters
+    ----------
+    forward_fn : callable, optional
+        ``x (N, *input_shape) -> y (N, *output_shape)``, linear and differentiable by torch.
+        Leading batch dimensions are flattened into ``N`` before the call.
+    input_shape : sequence of int
+    adjoint_fn : callable, optional
+        ``y (N, *output_shape) -> x (N, *input_shape)``. Default: the exact adjoint by autograd
+        (``torch.func.vjp`` of ``forward_fn``).
+    frame_constant : float, optional
+        ``c`` when the rows are a tight frame, ``A A^T = c I`` (exact ``noise_gain = 1/sqrt(c)``).
+        Otherwise ``noise_gain`` is ``sqrt(m / trace(A^T A))`` (estimated once), which makes
+        ``E||A (k sigma_y eps)||^2 = E||sigma_y n||^2``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from projdiff.operators import LinearOperator
+    >>> A = LinearOperator(lambda x: x[..., ::2], input_shape=(6,))
+    >>> A(torch.arange(6.0)[None])
+    tensor([[0., 2., 4.]])
+    >>> A.adjoint(torch.ones(1, 3))
+    tensor([[1., 0., 1., 0., 1., 0.]])
+    """
+
+    linear = True
+
+    def __init__(self, forward_fn: Callable | None = None, input_shape: Sequence[int] | None = None,
+                 adjoint_fn: Callable | None = None, *, frame_constant: float | None = None,
+                 cg_tol: float = 1e-6, cg_max_iter: int = 500):
+        if input_shape is None:
+            raise TypeError("input_shape: expected the shape of one input item, got None")
+        super().__init__(input_shape)
+        self._forward_fn = forward_fn
+        self._adjoint_fn = adjoint_fn
+        self.frame_constant = frame_constant
+        self.cg_tol = cg_tol
+        self.cg_max_iter = cg_max_iter
+
+    # -- helpers for function-defined operators: flatten leading dims to one ---------------------
+    def _flat_call(self, fn: Callable, v: torch.Tensor, in_shape: Shape) -> torch.Tensor:
+        lead = v.shape[: v.dim() - len(in_shape)]
+        out = fn(v.reshape(-1, *in_shape))
+        return out.reshape(*lead, *out.shape[1:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._forward_fn is None:
+            raise NotImplementedError(f"{type(self).__name__}.forward")
+        self.batch_shape(x)
+        return self._flat_call(self._forward_fn, x, self.input_shape)
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``A^T y``: shape ``(*batch, *output_shape) -> (*batch, *input_shape)``."""
+        if self._adjoint_fn is not None:
+            return self._flat_call(self._adjoint_fn, y, self.output_shape)
+        lead = y.shape[: y.dim() - len(self.output_shape)]
+        zeros = torch.zeros((*lead, *self.input_shape), dtype=y.dtype, device=y.device)
+        with torch.enable_grad():
+            _, vjp = torch.func.vjp(self.forward, zeros)
+            return vjp(y)[0]
+
+    def gram(self, y: torch.Tensor) -> torch.Tensor:
+        """``A A^T y`` on measurements."""
+        return self.forward(self.adjoint(y))
+
+    def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """Minimum-norm least-squares solution ``A^+ y = A^T (A A^T)^+ y`` (conjugate gradients)."""
+        if self.frame_constant is not None:
+            return self.adjoint(y) / self.frame_constant
+        z = conjugate_gradient(self.gram, y, len(self.output_shape), tol=self.cg_tol, max_iter=self.cg_max_iter)
+        return self.adjoint(z)
+
+    def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Orthogonal projection of ``x`` onto ``{x : A x = y}``: ``x + A^+ (y - A x)``."""
+        return x + self.pinv(y - self.forward(x))
+
+    def noise_gain(self) -> float:
+        if self._noise_gain is None:
+            if self.frame_constant is not None:
+                self._noise_gain = 1.0 / math.sqrt(self.frame_constant)
+            else:
+                m = math.prod(self.output_shape)
+                with torch.no_grad():
+                    trace = trace_estimate(lambda v: self.adjoint(self.forward(v)), self.input_shape,
+                                           device=self._device())
+                self._noise_gain = math.sqrt(m / trace)
+        return self._noise_gain

@@ -1,0 +1,13 @@
+"""Priors: denoisers ``D(x, sigma)`` in sigma-space, analytic (with exact posteriors) and learned."""
+
+from projdiff.priors.affine import AffinePrior
+from projdiff.priors.base import Prior
+from projdiff.priors.covariance import Covariance
+from projdiff.priors.diffusers_prior import DiffusersPrior
+from projdiff.priors.gaussian import GaussianMixturePrior, GaussianPrior
+from projdiff.priors.loading import bundled_priors, load_prior
+
+GMMPrior = GaussianMixturePrior
+
+__all__ = ["AffinePrior", "Covariance", "DiffusersPrior", "GMMPrior", "GaussianMixturePrior", "GaussianPrior",
+           "Prior", "bundled_priors", "load_prior"]

@@ -1,0 +1,146 @@
+"""A diffusers UNet (2D or 1D) and its DDPM-style noise schedule, wrapped once into ``D(x, sigma)``.
+
+A variance-preserving model sees ``x_t = sqrt(abar_t) (x0 + sigma eps)`` with
+``sigma_t = sqrt((1 - abar_t) / abar_t)``. The wrapper scales the input by ``1 / sqrt(1 + sigma^2)``,
+maps ``sigma`` to a fractional time step by interpolating ``log sigma_t`` (the UNets' sinusoidal
+time embedding accepts real-valued steps), and turns the network output into ``x0``:
+
+- ``epsilon``: ``x0 = x - sigma * eps``;
+- ``v_prediction``: ``x0 = c^2 x - sigma c v`` with ``c = 1 / sqrt(1 + sigma^2)``;
+- ``sample``: the output is ``x0``.
+
+Extra output channels (learned variance, 2C outputs for C inputs) are dropped.
+
+Folder layout (that of a diffusers ``DDPMPipeline``): ``unet/`` and ``scheduler/`` subfolders, or a
+bare UNet folder with ``scheduler_config.json`` beside its ``config.json``; ``projdiff.json`` keeps
+the wrapper's own settings (the data range).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from projdiff.engine.schedules import alphas_cumprod_to_sigmas
+from projdiff.priors.base import Prior, sigma_column
+
+WRAPPER_CONFIG = "projdiff.json"
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+class DiffusersPrior(Prior):
+    """Denoiser from a diffusers ``UNet2DModel`` / ``UNet1DModel`` and a DDPM-style scheduler.
+
+    Parameters
+    ----------
+    unet : diffusers.UNet2DModel or diffusers.UNet1DModel
+        Called as ``unet(x_t, t).sample``.
+    scheduler : diffusers scheduler
+        Anything with ``alphas_cumprod`` and ``config.prediction_type`` (``DDPMScheduler``,
+        ``DDIMScheduler``, ...).
+    data_range : (float, float), default (-1, 1)
+        Range of the training data (informational; used by tasks to map pixels to the prior).
+
+    Attributes
+    ----------
+    shape : tuple
+        ``(channels, None, None)`` for 2D UNets and ``(channels, None)`` for 1D ones: the spatial
+        size is free (fully convolutional) but must be divisible by ``size_multiple``.
+    sigmas : tensor of shape (T,)
+        The training noise levels, ascending.
+    """
+
+    def __init__(self, unet, scheduler, *, data_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        kind = scheduler.config.prediction_type
+        if kind not in PREDICTION_TYPES:
+            raise ValueError(f"scheduler prediction_type: expected one of {PREDICTION_TYPES}, got {kind!r}")
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+        self.prediction_type = kind
+        self.data_range = (float(data_range[0]), float(data_range[1]))
+        sigmas = alphas_cumprod_to_sigmas(torch.as_tensor(scheduler.alphas_cumprod))
+        self.sigmas = sigmas.float()
+        self._log_sigmas = sigmas.log()
+        self.sigma_min, self.sigma_max = float(sigmas[0]), float(sigmas[-1])
+        channels = unet.config.in_channels
+        blocks = len(unet.config.down_block_types)
+        self.size_multiple = 2 ** max(blocks - 1, 0)
+        self.shape = (channels, None, None) if "2D" in type(unet).__name__ else (channels, None)
+
+    def check_shape(self, shape) -> None:
+        super().check_shape(shape)
+        bad = [s for s in tuple(shape)[1:] if s % self.size_multiple]
+        if bad:
+            raise ValueError(f"operator.input_shape: spatial sizes must be multiples of {self.size_multiple} "
+                             f"for this UNet, got {tuple(shape)}")
+
+    def sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
+        """Fractional time step of each noise level (log-sigma interpolation), clamped to [0, T-1]."""
+        log_sigma = sigma.double().clamp_min(1e-20).log()
+        grid = self._log_sigmas.to(log_sigma.device)
+        idx = torch.searchsorted(grid, log_sigma).clamp(1, grid.shape[0] - 1)
+        lo, hi = grid[idx - 1], grid[idx]
+        frac = ((log_sigma - lo) / (hi - lo)).clamp(0, 1)
+        return (idx - 1 + frac).float()
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma_column(sigma, x)
+        c_in = 1 / (1 + s**2).sqrt()
+        t = self.sigma_to_t(s.flatten()).to(x.device)
+        param = next(self.unet.parameters())
+        out = self.unet((x * c_in).to(param.dtype), t).sample.to(x.dtype)
+        if out.shape[1] == 2 * x.shape[1]:
+            out = out[:, : x.shape[1]]
+        if self.prediction_type == "epsilon":
+            return x - s * out
+        if self.prediction_type == "v_prediction":
+            return c_in**2 * x - s * c_in * out
+        return out
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, **kwargs) -> "DiffusersPrior":
+        """Load from a local folder (see the module docstring) or a Hugging Face hub id.
+
+        Raises ``FileNotFoundError`` naming the folder when it holds no UNet, and ``OSError``
+        naming the id when a hub download is impossible (no network).
+        """
+        import diffusers
+
+        path = Path(path_or_id)
+        if path.is_dir():
+            unet_dir = path / "unet" if (path / "unet" / "config.json").is_file() else path
+            sched_dir = path / "scheduler" if (path / "scheduler").is_dir() else path
+            if not (unet_dir / "config.json").is_file():
+                raise FileNotFoundError(f"{path}: no UNet found (expected unet/config.json or config.json)")
+            unet_config = json.loads((unet_dir / "config.json").read_text())
+            unet_cls = getattr(diffusers, unet_config.get("_class_name", "UNet2DModel"))
+            unet = unet_cls.from_pretrained(unet_dir, **kwargs)
+            sched_file = next((sched_dir / n for n in ("scheduler_config.json", "config.json")
+                               if (sched_dir / n).is_file() and "num_train_timesteps" in (sched_dir / n).read_text()),
+                              None)
+            if sched_file is None:
+                raise FileNotFoundError(f"{path}: no scheduler config found (expected scheduler/scheduler_config.json)")
+            sched_config = json.loads(sched_file.read_text())
+            scheduler = getattr(diffusers, sched_config.get("_class_name", "DDPMScheduler")).from_config(sched_config)
+            wrapper = json.loads((path / WRAPPER_CONFIG).read_text()) if (path / WRAPPER_CONFIG).is_file() else {}
+            return cls(unet, scheduler, data_range=tuple(wrapper.get("data_range", (-1.0, 1.0))))
+        if path.exists() or str(path_or_id).startswith((".", "/")) or str(path_or_id).count("/") != 1:
+            raise FileNotFoundError(f"{path_or_id}: not a folder with a diffusers model (and not a hub id)")
+        try:
+            unet = diffusers.UNet2DModel.from_pretrained(str(path_or_id), subfolder="unet", **kwargs)
+            scheduler = diffusers.DDPMScheduler.from_pretrained(str(path_or_id), subfolder="scheduler")
+        except Exception as exc:  # network or hub errors come in many types
+            raise OSError(f"{path_or_id}: could not load from the Hugging Face hub ({type(exc).__name__}); "
+                          "download the model folder where a network is available and pass its path") from None
+        return cls(unet, scheduler)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``unet/``, ``scheduler/``, ``model_index.json`` and ``projdiff.json`` to ``folder``."""
+        from diffusers import DDPMPipeline
+
+        folder = Path(folder)
+        DDPMPipeline(unet=self.unet, scheduler=self.scheduler).save_pretrained(folder)
+        (folder / WRAPPER_CONFIG).write_text(json.dumps({"data_range": list(self.data_range)}, indent=2) + "\n")

@@ -1,0 +1,45 @@
+"""``load_prior``: one name scheme for Python and the ``--prior`` option of the CLI.
+
+- ``bundled:NAME``: a prior shipped inside the package (``projdiff/bundled/NAME``);
+- a local folder holding a diffusers model (see ``DiffusersPrior.from_pretrained``);
+- ``owner/name``: a Hugging Face hub id (needs a network).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from projdiff.priors.diffusers_prior import DiffusersPrior
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
+PREFIX = "bundled:"
+
+
+def bundled_priors() -> list[str]:
+    """Names of the priors shipped with the package."""
+    if not BUNDLED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "unet").is_dir() or (p / "config.json").is_file())
+
+
+def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
+    """Load a prior by name (``bundled:NAME``), folder or hub id.
+
+    Raises
+    ------
+    FileNotFoundError
+        Unknown bundled name or a folder without a model; the message names it and lists the
+        bundled priors.
+    """
+    text = str(name_or_dir)
+    if text.startswith(PREFIX):
+        name = text[len(PREFIX):]
+        if name not in bundled_priors():
+            raise FileNotFoundError(f"prior: no bundled prior {name!r}; bundled: "
+                                    f"{', '.join(PREFIX + n for n in bundled_priors()) or 'none'}")
+        return DiffusersPrior.from_pretrained(BUNDLED_DIR / name)
+    path = Path(text)
+    if not path.exists() and (text.startswith((".", "/", "~")) or text.count("/") != 1):
+        raise FileNotFoundError(f"prior: {text} is neither a folder nor a hub id (owner/name) nor "
+                                f"bundled:NAME (bundled: {', '.join(bundled_priors()) or 'none'})")
+    return DiffusersPrior.from_pretrained(path)
