@@ -55,3 +55,19 @@ def test_two_leading_batch_dims(name: str) -> None:
         assert tuple(out.shape) == (2, 3, *op.input_shape)
         for k in range(2):
             _close(out[k], method(v[k]))
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_no_batch_dims_and_float64_inputs(name: str) -> None:
+    """A bare ``input_shape`` tensor works, and float64 inputs run on the float32 operator unchanged."""
+    op = OPERATORS[name]
+    x = torch.randn(2, *op.input_shape, generator=torch.Generator().manual_seed(1))
+    y = op(x)
+    _close(op(x[0]), y[0])
+    y64 = op(x.double())
+    assert y64.dtype == torch.float64
+    _close(y64.float(), y)
+    _close(op.project(x[0].double(), y[1].double()).float(), op.project(x[0], y[1]))
+    if op.linear:
+        assert op.adjoint(y[0].double()).dtype == torch.float64
+        _close(op.adjoint(y[0]), op.adjoint(y)[0])

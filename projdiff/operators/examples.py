@@ -29,33 +29,19 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _strided_half(x: torch.Tensor) -> torch.Tensor:
-    """Every second row and third column, times 0.5: a linear map with an autograd adjoint."""
-    return 0.5 * x[..., ::2, ::3]
-
-
-def _cumsum(x: torch.Tensor) -> torch.Tensor:
-    return torch.cumsum(x, dim=-1)
-
-
-def _cumsum_adjoint(y: torch.Tensor) -> torch.Tensor:
-    """Adjoint of the cumulative sum: the reversed cumulative sum."""
-    return torch.flip(torch.cumsum(torch.flip(y, dims=(-1,)), dim=-1), dims=(-1,))
-
-
 def _smooth_nonlinear(x: torch.Tensor) -> torch.Tensor:
     """``(N, 5, 6) -> (N, 4)``: row sums of ``tanh(x) + 0.1 x^2`` of the first four rows."""
     return (torch.tanh(x) + 0.1 * x**2)[:, :4].sum(dim=-1)
 
 
 def example_operators() -> dict[str, Operator]:
-    """One or more small instance of every operator, keyed by a descriptive name.
+    """Small instances of every operator, keyed by a descriptive name.
 
     All parameters are shared by the items of a batch (no per-item masks), so each operator
     accepts any batch size; see ``example_per_item_operators`` for per-item parameters.
     """
     rank_deficient = torch.randn(7, 3, generator=_generator(6)) @ torch.randn(3, 12, generator=_generator(7))
-    per_channel = torch.stack([gaussian_kernel(0.6, 3), motion_kernel(5, length=2.0, angle=30.0)[1:4, 1:4],
+    per_channel = torch.stack([gaussian_kernel(0.6, 3), motion_kernel(3, length=2.0, angle=30.0),
                                torch.tensor([[0.0, 0.1, 0.0], [0.1, 0.6, 0.1], [0.0, 0.1, 0.0]])])
     return {
         "inpainting_random": Inpainting.random((3, 12, 10), 0.4, generator=_generator(1)),
@@ -66,6 +52,7 @@ def example_operators() -> dict[str, Operator]:
         "super_resolution_x3": SuperResolution((2, 9, 6), 3),
         "blur_gaussian": Blur(gaussian_kernel(0.7), (3, 12, 10)),
         "blur_per_channel": Blur(per_channel, (3, 11, 8)),
+        "blur_truncated_spectrum": Blur(gaussian_kernel(1.5), (2, 16, 13)),  # about half the modes cut
         "colorization": Colorization((3, 12, 10)),
         "compressed_sensing_hadamard": CompressedSensing((2, 8, 4), 23, generator=_generator(3)),
         "compressed_sensing_random": CompressedSensing((3, 5, 7), 40, basis="random", generator=_generator(4)),
@@ -79,8 +66,12 @@ def example_operators() -> dict[str, Operator]:
         "source_mask_bools": SourceMask([True, False, True], (3, 25)),
         "matrix_rank_deficient": MatrixOperator(rank_deficient, input_shape=(3, 4)),
         "nonlinear": NonlinearOperator(_smooth_nonlinear, (5, 6), noise_gain=0.5),
-        "linear_autograd_adjoint": LinearOperator(_strided_half, input_shape=(2, 9, 10)),
-        "linear_explicit_adjoint": LinearOperator(_cumsum, input_shape=(7,), adjoint_fn=_cumsum_adjoint),
+        # Function-defined operators: strided subsampling and scaling with the adjoint by autograd;
+        # the cumulative sum with its explicit adjoint, the reversed cumulative sum.
+        "linear_autograd_adjoint": LinearOperator(lambda x: 0.5 * x[..., ::2, ::3], input_shape=(2, 9, 10)),
+        "linear_explicit_adjoint": LinearOperator(
+            lambda x: torch.cumsum(x, dim=-1), input_shape=(7,),
+            adjoint_fn=lambda y: torch.flip(torch.cumsum(torch.flip(y, dims=(-1,)), dim=-1), dims=(-1,))),
     }
 
 

@@ -47,13 +47,15 @@ class Inpainting(LinearOperator):
         shape = as_shape(input_shape, "input_shape")
         given = tuple(mask.shape)
         per_item = mask.dim() == len(shape) + 1
+        target = (given[0], *shape) if per_item else shape
         try:
-            if mask.dim() not in (len(shape), len(shape) + 1):
-                raise RuntimeError
-            mask = mask.expand((given[0], *shape) if per_item else shape)
+            fits = mask.dim() == len(target) and tuple(torch.broadcast_shapes(given, target)) == target
         except RuntimeError:
-            raise ValueError(f"mask: expected a shape that broadcasts to {shape} or (B, *{shape}), "
-                             f"got {given}") from None
+            fits = False
+        if not fits:
+            raise ValueError(f"mask: expected a shape that broadcasts to {shape} or (B, *{shape}) with the same "
+                             f"number of dims, got {given}")
+        mask = mask.expand(target)
         super().__init__(input_shape=shape)
         self.register_buffer("mask", mask.to(torch.get_default_dtype()).contiguous().clone())
         self.per_item = per_item

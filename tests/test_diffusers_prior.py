@@ -1,0 +1,130 @@
+"""DiffusersPrior on tiny randomly initialised UNets (nothing is downloaded)."""
+
+import json
+
+import pytest
+import torch
+from diffusers import DDPMScheduler, UNet1DModel, UNet2DModel
+
+import projdiff
+from projdiff.priors import AffinePrior, DiffusersPrior
+
+
+def tiny_unet2d(channels=1):
+    torch.manual_seed(0)
+    return UNet2DModel(sample_size=8, in_channels=channels, out_channels=channels, block_out_channels=(8, 16),
+                       norm_num_groups=4, layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+
+
+def tiny_unet1d(channels=4):
+    torch.manual_seed(0)
+    return UNet1DModel(sample_size=64, in_channels=channels, out_channels=channels, block_out_channels=(8, 16, 32, 32),
+                       extra_in_channels=16, time_embedding_type="fourier", use_timestep_embedding=False,
+                       flip_sin_to_cos=True, mid_block_type="UNetMidBlock1D", out_block_type=None,
+                       down_block_types=("DownBlock1DNoSkip", "DownBlock1D", "DownBlock1D", "AttnDownBlock1D"),
+                       up_block_types=("AttnUpBlock1D", "UpBlock1D", "UpBlock1D", "UpBlock1DNoSkip"))
+
+
+class _Constant(torch.nn.Module):
+    """Stands in for a UNet: returns a fixed output, so the parameterisation algebra can be checked."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+        self.config = tiny_unet2d().config
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen = []
+
+    def forward(self, x, t):
+        self.seen.append((x.clone(), t.clone()))
+        return type("Out", (), {"sample": self.value.expand_as(x)})()
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_prediction_types_convert_to_x0(kind):
+    sched = DDPMScheduler(prediction_type=kind)
+    out = torch.full((1, 1, 8, 8), 0.3)
+    net = _Constant(out)
+    prior = DiffusersPrior(net, sched)
+    abar = sched.alphas_cumprod[400].double()
+    sigma = ((1 - abar) / abar).sqrt()
+    x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    got = prior.denoise(x, sigma.reshape(1))
+    xt, t = net.seen[-1]
+    torch.testing.assert_close(t, torch.tensor([400.0]), atol=1e-3, rtol=0)
+    torch.testing.assert_close(xt.double(), abar.sqrt() * x, atol=1e-6, rtol=0)  # the VP input scaling
+    x_vp = abar.sqrt() * x
+    if kind == "epsilon":
+        expected = (x_vp - (1 - abar).sqrt() * 0.3) / abar.sqrt()
+    elif kind == "v_prediction":
+        expected = abar.sqrt() * x_vp - (1 - abar).sqrt() * 0.3
+    else:
+        expected = torch.full_like(x, 0.3)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_sigma_grid_and_time_mapping():
+    prior = DiffusersPrior(tiny_unet2d(), DDPMScheduler())
+    assert prior.sigmas.shape == (1000,) and bool((prior.sigmas[1:] > prior.sigmas[:-1]).all())
+    t = prior.sigma_to_t(prior.sigmas[[0, 10, 500, 999]].double())
+    torch.testing.assert_close(t, torch.tensor([0.0, 10.0, 500.0, 999.0]), atol=1e-3, rtol=0)
+    assert prior.sigma_to_t(torch.tensor([1e-9, 1e9])).tolist() == [0.0, 999.0]
+
+
+def test_learned_variance_channels_are_dropped():
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16), norm_num_groups=4,
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    prior = DiffusersPrior(unet, DDPMScheduler())
+    assert prior.denoise(torch.randn(2, 1, 8, 8), torch.tensor([0.5, 2.0])).shape == (2, 1, 8, 8)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    prior = DiffusersPrior(tiny_unet2d(), DDPMScheduler(prediction_type="v_prediction"), data_range=(0.0, 1.0))
+    prior.save_pretrained(tmp_path / "p")
+    again = projdiff.load_prior(tmp_path / "p")
+    assert again.prediction_type == "v_prediction" and again.data_range == (0.0, 1.0)
+    x, s = torch.randn(3, 1, 8, 8), torch.tensor([0.1, 1.0, 10.0])
+    assert torch.equal(again.denoise(x, s), prior.denoise(x, s))
+    assert json.loads((tmp_path / "p" / "model_index.json").read_text())["_class_name"] == "DDPMPipeline"
+
+
+def test_unet1d_prior_and_solve_on_multichannel_signals():
+    from projdiff.operators.base import LinearOperator
+
+    prior = DiffusersPrior(tiny_unet1d(), DDPMScheduler())
+    assert prior.shape == (4, None)
+    op = LinearOperator(lambda x: x.sum(1), (4, 64), frame_constant=4.0)
+    y = torch.randn(2, 64)
+    res = projdiff.solve(op, prior, y, steps=5, seed=0, progress=False)
+    assert res.x.shape == (2, 4, 64)
+    torch.testing.assert_close(op(res.x), y, atol=1e-4, rtol=1e-4)
+
+
+def test_solve_with_a_unet_in_pixel_units():
+    from projdiff.operators.base import LinearOperator
+
+    prior = AffinePrior.unit_interval(DiffusersPrior(tiny_unet2d(), DDPMScheduler()))
+    op = LinearOperator(lambda x: x[..., ::2, :], (1, 8, 8))
+    y = torch.rand(1, 1, 4, 8)
+    res = projdiff.solve(op, prior, y, sigma_y=0.05, steps=4, seed=0, progress=False)
+    assert res.x.shape == (1, 1, 8, 8) and bool(torch.isfinite(res.x).all())
+
+
+def test_shapes_that_a_unet_cannot_take_are_named():
+    prior = DiffusersPrior(tiny_unet2d(), DDPMScheduler())
+    with pytest.raises(ValueError, match="expected \\(1, any, any\\)"):
+        prior.check_shape((3, 8, 8))
+    with pytest.raises(ValueError, match="multiples of 2"):
+        prior.check_shape((1, 7, 8))
+
+
+def test_missing_folders_and_hub_ids_fail_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no UNet found"):
+        DiffusersPrior.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no bundled prior 'nope'"):
+        projdiff.load_prior("bundled:nope")
+    with pytest.raises(FileNotFoundError, match="neither a folder nor a hub id"):
+        projdiff.load_prior(str(tmp_path / "missing"))
