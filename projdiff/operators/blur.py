@@ -9,6 +9,9 @@ import torch
 
 from projdiff.operators._common import as_float, as_real_tensor, as_shape, check_trailing, frobenius_noise_gain
 from projdiff.operators.base import LinearOperator, Spectral
+from projdiff.operators.kernels import gaussian_kernel, load_kernel, motion_kernel
+
+__all__ = ["Blur", "gaussian_kernel", "load_kernel", "motion_kernel"]  # kernel helpers live in kernels.py
 
 
 def _ortho_fft(x: torch.Tensor) -> torch.Tensor:

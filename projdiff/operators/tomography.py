@@ -98,7 +98,10 @@ class SparseViewCT(LinearOperator):
 
     The matrix is ray-driven (samples every 0.5 pixel, bilinear weights, zero outside the image),
     built once with numpy and stored in CSR form together with its exact transpose, which is the
-    adjoint. ``pinv`` uses conjugate gradients on ``A A^T`` (base class).
+    adjoint. ``pinv`` (and so ``project``) is the base class's conjugate gradients on ``A A^T``.
+    Note that ``A`` is rank deficient (rays that miss the image are zero rows, and sparse views
+    leave near-null directions), so for noisy ``y`` the system is inconsistent and CG runs all
+    ``cg_max_iter`` iterations, returning an early-stopped (regularised) solution.
 
     Parameters
     ----------

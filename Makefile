@@ -1,0 +1,17 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, then restore an image with the bundled prior (writes demo/…_grid.png)
+#   make test   set up, then run the whole test suite
+VENV ?= .venv
+
+.PHONY: setup demo test benchmarks
+setup:
+	@VENV=$(VENV) scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/projdiff demo --out demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -n 2
+
+benchmarks: setup
+	$(VENV)/bin/python benchmarks/conformance.py --write
