@@ -100,7 +100,7 @@ def test_unet1d_prior_and_solve_on_multichannel_signals():
     y = torch.randn(2, 64)
     res = projdiff.solve(op, prior, y, steps=5, seed=0, progress=False)
     assert res.x.shape == (2, 4, 64)
-    torch.testing.assert_close(op(res.x), y, atol=1e-4, rtol=1e-4)
+    assert float((op(res.x) - y).norm()) <= 1e-5 * float(res.x.norm())  # float32 rounding only
 
 
 def test_solve_with_a_unet_in_pixel_units():

@@ -39,7 +39,8 @@ def test_matches_a_literal_vp_space_reference_step_by_step(problem):
     prior, op, _, y = problem
     y = y[:1]
     abar = linear_beta_alphas_cumprod()
-    res = projdiff.solve(op, prior, y, steps=100, sigmas=strided_vp_sigmas(abar, 100), seed=7, progress=False)
+    res = projdiff.solve(op, prior, y, steps=100, sigmas=strided_vp_sigmas(abar, 100), seed=7, progress=False,
+                         step_size=1.0)
 
     gen = torch.Generator().manual_seed(7)
     draw = lambda: torch.randn((1, D), generator=gen, dtype=torch.float64)  # noqa: E731
