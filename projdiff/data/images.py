@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from projdiff.engine.noise import derive_seed
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
@@ -47,7 +49,7 @@ class _SeededCrops(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFFFFFF)
+        g = torch.Generator().manual_seed(derive_seed("projdiff.data", self.seed, self.epoch, index))
         image = self.images[int(torch.randint(len(self.images), (1,), generator=g))]
         h, w = image.shape[-2:]
         top = int(torch.randint(h - self.size + 1, (1,), generator=g))

@@ -33,21 +33,27 @@ def check_free(paths: list[Path], overwrite: bool) -> None:
             raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
 
 
-def grid_png(panels: list[tuple[str, torch.Tensor]]) -> bytes:
-    """A row of titled (C, H, W) images in [0, 1], as PNG bytes (matplotlib, nearest upscaling)."""
+def grid_png(panels: list[tuple[str, torch.Tensor]], vertical: bool = False) -> bytes:
+    """Titled (C, H, W) images in [0, 1] in one row (or one column), as PNG bytes.
+
+    Small images are enlarged with nearest-neighbour interpolation so that a person can see them.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    h, w = panels[0][1].shape[-2:]
-    scale = max(1.0, 2.2 / max(h, w) * 100)  # small images get enlarged so a person can see them
-    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * w * scale / 100 + 0.2, h * scale / 100 + 0.5),
-                             squeeze=False, dpi=100)
-    for ax, (title, image) in zip(axes[0], panels):
+    h = max(image.shape[-2] for _, image in panels)
+    w = max(image.shape[-1] for _, image in panels)
+    scale = max(1.0, 220 / max(h, w)) if not vertical else max(1.0, 128 / h)
+    n = len(panels)
+    size = (w * scale / 100 + 0.3, n * (h * scale / 100 + 0.4)) if vertical else \
+        (n * (w * scale / 100 + 0.1) + 0.2, h * scale / 100 + 0.5)
+    fig, axes = plt.subplots(n if vertical else 1, 1 if vertical else n, figsize=size, squeeze=False, dpi=100)
+    for ax, (title, image) in zip(axes.flatten(), panels):
         array = to_uint(image)
         ax.imshow(array, cmap="gray" if array.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=8, loc="left" if vertical else "center")
         ax.axis("off")
     fig.tight_layout(pad=0.3)
     buffer = io.BytesIO()

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 import torch
 
 import projdiff
+from projdiff.engine.noise import derive_seed
 from projdiff.priors import AffinePrior
 from projdiff.tasks.degradations import TaskSpec, build_operator, measurement_preview
 
 
 def _generator(*parts) -> torch.Generator:
     """A generator for one purpose (operator, measurement noise) derived from the seed."""
-    return torch.Generator().manual_seed(hash(("projdiff.tasks", *parts)) & 0x7FFFFFFFFFFF)
+    return torch.Generator().manual_seed(derive_seed("projdiff.tasks", *parts))
 
 
 @dataclass

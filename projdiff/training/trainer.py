@@ -28,6 +28,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from projdiff.engine.noise import derive_seed
+
 CHECKPOINT_PREFIX = "step-"
 
 
@@ -64,7 +66,7 @@ class TrainConfig:
 
 
 def _generator(*parts: int) -> torch.Generator:
-    return torch.Generator().manual_seed(hash(tuple(parts)) & 0x7FFFFFFFFFFF)
+    return torch.Generator().manual_seed(derive_seed("projdiff.training", *parts))
 
 
 def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
