@@ -119,4 +119,6 @@ def write_image(path: str | Path, image: torch.Tensor, bits: int = 8) -> None:
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}.get(suffix)
     if fmt is None:
         raise ImageError(f"{path}: unsupported output type {suffix!r}")
+    if bits == 16 and (array.ndim == 3 or fmt == "JPEG"):
+        raise ImageError(f"{path}: 16-bit RGB or JPEG output is not supported; write a .tif or .npy instead")
     atomic_write(path, lambda tmp: Image.fromarray(array).save(tmp, format=fmt))
