@@ -150,16 +150,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from projdiff.training import TrainConfig, build_preset, train
-    from projdiff.training.presets import PRESETS, model_card
+    from projdiff.training import TrainConfig, train
+    from projdiff.training.presets import PRESETS, Recipe, build_data, build_model, model_card
 
-    unet, scheduler, dataset, validation, data_text = build_preset(args.preset, seed=args.seed)
-    defaults = PRESETS[args.preset].defaults
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size or defaults.get("batch_size", 64),
-                         learning_rate=args.lr or defaults.get("learning_rate", 5e-4),
-                         checkpoint_every=args.checkpoint_every, validate_every=args.checkpoint_every, seed=args.seed)
+    if args.preset is not None:
+        if args.preset not in PRESETS:
+            raise ValueError(f"--preset: expected one of {sorted(PRESETS)}, got {args.preset!r}")
+        recipe = PRESETS[args.preset]
+    else:
+        recipe = Recipe(model=args.model, data=args.data, image_size=args.image_size, channels=args.channels)
+    unet, scheduler = build_model(recipe, seed=args.seed)
+    dataset, validation, data_text = build_data(recipe, seed=args.seed)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size or recipe.batch_size,
+                         learning_rate=args.lr or recipe.learning_rate, checkpoint_every=args.checkpoint_every,
+                         validate_every=args.checkpoint_every, seed=args.seed)
     command = "projdiff " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    card = model_card(PRESETS[args.preset], data_text, command, sum(p.numel() for p in unet.parameters()))
+    name = args.preset or Path(args.out).name
+    card = model_card(name, recipe, data_text, command, sum(p.numel() for p in unet.parameters()))
     summary = train(unet, scheduler, dataset, args.out, config, validation=validation, card=card,
                     progress=not args.quiet)
     if not args.quiet:
@@ -229,12 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a diffusion prior (accelerate; resumes from checkpoints)",
                        formatter_class=raw,
                        epilog="examples:\n  projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000\n"
+                              "  projdiff train --data folder:photos --image-size 64 --channels 3 --out runs/p64 --steps 5000\n"
                               "  accelerate launch -m projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000")
-    p.add_argument("--preset", required=True, help="training recipe (model, schedule, data): fashion-mnist-32")
+    p.add_argument("--preset", help="named recipe (model, data, size): fashion-mnist-32")
+    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist, folder:PATH or patches:PATH")
+    p.add_argument("--model", default="small", help="UNet architecture: small (1.6 M parameters) or tiny")
+    p.add_argument("--image-size", type=_positive(int), default=32, help="training crop size (default 32)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 (grayscale) or 3 (RGB)")
     p.add_argument("--out", required=True, help="output folder (diffusers format, checkpoints inside)")
     p.add_argument("--steps", type=_positive(int), required=True, help="total optimizer steps")
-    p.add_argument("--batch-size", type=_positive(int), default=None, help="global batch size (default: the preset's)")
-    p.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default: the preset's)")
+    p.add_argument("--batch-size", type=_positive(int), default=None, help="global batch size (default 64)")
+    p.add_argument("--lr", type=_positive(float), default=None, help="learning rate (default 5e-4)")
     p.add_argument("--checkpoint-every", type=_positive(int), default=200, help="steps between checkpoints (200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -65,7 +65,8 @@ class ImageFolderDataset(_SeededCrops):
 
     Parameters
     ----------
-    folder : path
+    folder : path or sequence of paths
+        A folder (searched recursively) or an explicit list of image files.
     size : int
         Side of the square training items.
     channels : {1, 3}
@@ -78,8 +79,11 @@ class ImageFolderDataset(_SeededCrops):
 
     def __init__(self, folder, size: int, channels: int = 3, resize: int | None = None,
                  length: int = 10000, seed: int = 0):
-        folder = Path(folder)
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if isinstance(folder, (str, Path)):
+            folder = Path(folder)
+            files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files = [Path(f) for f in folder]
         if not files:
             raise FileNotFoundError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) found")
         resize = resize or size
@@ -98,15 +102,19 @@ class RandomPatchDataset(_SeededCrops):
 
     Parameters
     ----------
-    images : sequence of numpy arrays
-        (H, W) or (H, W, 3) uint8 images.
+    images : sequence of images
+        uint8 numpy arrays (H, W) or (H, W, 3), or float tensors (C, H, W) in [0, 1] as returned by
+        ``projdiff.tasks.image_io.read_image``.
     size : int
     channels : {1, 3}
     length : int, default 10000
     seed : int, default 0
     """
 
-    def __init__(self, images: Sequence[np.ndarray], size: int, channels: int = 3,
-                 length: int = 10000, seed: int = 0):
-        tensors = [_to_tensor(Image.fromarray(np.asarray(a)), channels) for a in images]
+    def __init__(self, images: Sequence, size: int, channels: int = 3, length: int = 10000, seed: int = 0):
+        tensors = []
+        for image in images:
+            if isinstance(image, torch.Tensor):
+                image = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
+            tensors.append(_to_tensor(Image.fromarray(np.asarray(image)), channels))
         super().__init__(tensors, size, length, seed)

@@ -1,6 +1,7 @@
 """Training diffusion priors (diffusers UNets) with accelerate."""
 
-from projdiff.training.presets import PRESETS, TrainingPreset, build_preset
+from projdiff.training.presets import MODELS, PRESETS, Recipe, build_data, build_model
 from projdiff.training.trainer import TrainConfig, batch_indices, heldout_loss, train
 
-__all__ = ["PRESETS", "TrainConfig", "TrainingPreset", "batch_indices", "build_preset", "heldout_loss", "train"]
+__all__ = ["MODELS", "PRESETS", "Recipe", "TrainConfig", "batch_indices", "build_data", "build_model",
+           "heldout_loss", "train"]

@@ -28,8 +28,6 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from projdiff.engine.noise import derive_seed
-
 CHECKPOINT_PREFIX = "step-"
 
 
@@ -66,7 +64,8 @@ class TrainConfig:
 
 
 def _generator(*parts: int) -> torch.Generator:
-    return torch.Generator().manual_seed(derive_seed("projdiff.training", *parts))
+    """A generator seeded by a tuple of ints (Python's int-tuple hash is the same in every process)."""
+    return torch.Generator().manual_seed(hash(tuple(int(p) for p in parts)) & 0x7FFFFFFFFFFF)
 
 
 def batch_indices(step: int, batch_size: int, dataset_size: int, seed: int) -> torch.Tensor:
