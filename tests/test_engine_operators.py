@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import projdiff
-from projdiff.engine.observation import build_mode_space
+from projdiff.engine.observation import Problem, build_mode_space
 from projdiff.operators import HDR, Blur, Inpainting, NonlinearOperator, PhaseRetrieval, gaussian_kernel
 from projdiff.priors import GaussianPrior
 
@@ -20,14 +20,14 @@ def smooth_prior(shape, length=2.0, sigma_max=20.0):
 def test_per_mode_noise_levels_follow_the_singular_values():
     op = Blur(gaussian_kernel(1.0), (1, 8, 8))
     y = torch.zeros(2, 1, 8, 8)
-    space = build_mode_space(op, y, torch.tensor([0.1, 0.2]), per_mode=None)
+    space = build_mode_space(Problem(op, y, torch.tensor([0.1, 0.2])), per_mode=None)
     s = op.spectral().singular_values
     expected = torch.where(s > 0, 0.1 / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
     torch.testing.assert_close(space.sigma_a[0, 0], expected)
     torch.testing.assert_close(space.sigma_a[0, 1], 2 * expected)
-    scalar = build_mode_space(op, y, torch.tensor([0.1, 0.2]), per_mode=False)
+    scalar = build_mode_space(Problem(op, y, torch.tensor([0.1, 0.2])), per_mode=False)
     assert scalar.sigma_a.shape == (1, 2, 1, 1, 1)
-    noise_free = build_mode_space(op, y, torch.zeros(2), per_mode=None)
+    noise_free = build_mode_space(Problem(op, y, torch.zeros(2)), per_mode=None)
     assert float(noise_free.sigma_a.abs().max()) == 0.0
 
 

@@ -18,9 +18,37 @@ Tensors inside the solver have shape ``(K, B, *mode_shape)``: K samples of B inp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
+
+
+@dataclass
+class Problem:
+    """What every solver method receives besides the denoiser: the operator and the measurements.
+
+    Attributes
+    ----------
+    operator : Operator
+    y : tensor of shape (B, *operator.output_shape)
+    sigma_y : tensor of shape (B,)
+        Measurement noise level of each item (0 for noise-free items).
+    """
+
+    operator: Any
+    y: torch.Tensor
+    sigma_y: torch.Tensor
+
+    def noise_column(self) -> torch.Tensor:
+        """``sigma_y`` shaped (1, B, 1, ..., 1) to broadcast against (K, B, *input_shape)."""
+        return _per_item(self.sigma_y, len(self.operator.input_shape))
+
+    def require(self, *methods: str, method: str) -> None:
+        """Raise ``TypeError`` when the operator lacks one of ``methods`` that ``method`` needs."""
+        missing = [m for m in methods if not callable(getattr(self.operator, m, None))]
+        if missing:
+            raise TypeError(f"operator: method {method!r} needs {', '.join(missing)}(); "
+                            f"{type(self.operator).__name__} has none")
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -53,22 +81,18 @@ def _per_item(sigma_y: torch.Tensor, event_dims: int) -> torch.Tensor:
     return sigma_y.reshape(1, -1, *([1] * event_dims))
 
 
-def build_mode_space(operator, y: torch.Tensor, sigma_y: torch.Tensor, per_mode: bool | None) -> ModeSpace:
+def build_mode_space(problem: Problem, per_mode: bool | None) -> ModeSpace:
     """Choose the scalar or the per-mode path (see the module docstring).
 
     Parameters
     ----------
-    operator : Operator
-    y : tensor of shape (B, *output_shape)
-    sigma_y : tensor of shape (B,)
-        Measurement noise level of each item (0 for noise-free items).
+    problem : Problem
     per_mode : bool or None
         ``None`` (default) takes the per-mode path whenever the operator has a spectral
         decomposition and some item is noisy; ``False`` forces the scalar path.
     """
-    if not callable(getattr(operator, "project", None)):
-        raise TypeError(f"operator: ProjDiff needs project(x, y) onto {{A(x) = y}}; "
-                        f"{type(operator).__name__} has none")
+    problem.require("project", method="projdiff")
+    operator, y, sigma_y = problem.operator, problem.y, problem.sigma_y
     spectral = operator.spectral() if hasattr(operator, "spectral") else None
     noisy = bool((sigma_y > 0).any())
     if per_mode and spectral is None:

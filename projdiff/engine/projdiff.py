@@ -43,7 +43,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from projdiff.engine.observation import ModeSpace
+from projdiff.engine.observation import Problem, build_mode_space
 
 BRIDGES = ("stochastic", "deterministic")
 
@@ -58,9 +58,10 @@ def _check_finite(value: torch.Tensor, step: int, steps: int, sigma: float) -> N
                               f"(sigma={sigma:.4g}); try a smaller step_size or check the prior and operator")
 
 
+@torch.no_grad()
 def sample_projdiff(
     denoise: Callable[[torch.Tensor, float], torch.Tensor],
-    space: ModeSpace,
+    problem: Problem,
     sigmas: torch.Tensor,
     draw: Callable[[], torch.Tensor],
     *,
@@ -69,6 +70,7 @@ def sample_projdiff(
     momentum: float = 0.0,
     bridge: str = "stochastic",
     restricted_encoding: bool = False,
+    per_mode: bool | None = None,
     callback: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
@@ -78,8 +80,8 @@ def sample_projdiff(
     ----------
     denoise : callable
         ``D(x, sigma)`` on tensors of shape (K, B, *input_shape); ``sigma`` a float.
-    space : ModeSpace
-        Coordinates, per-coordinate ``sigma_a`` and projection (see ``observation.py``).
+    problem : Problem
+        Operator, measurements and their noise levels.
     sigmas : tensor of shape (steps,)
         Descending noise levels; the initial estimate is ``D(sigmas[0] z, sigmas[0])``.
     draw : callable
@@ -93,6 +95,9 @@ def sample_projdiff(
         ``v <- momentum * v + (1 - momentum) * (D - x0)``.
     bridge : {"stochastic", "deterministic"}, default "stochastic"
         How ``x_t`` is drawn below the auxiliary noise level (see the module docstring).
+    per_mode : bool or None, default None
+        Per-mode auxiliary noise levels (``None``: whenever the operator has a spectral
+        decomposition and ``sigma_y > 0``; see ``observation.py``).
     restricted_encoding : bool, default False
         Re-noise with ``(s'/s) z + sqrt(1 - (s'/s)^2) eps``, where ``z`` is the initial noise and
         ``s'`` the next level, instead of fresh noise alone (weak observations, e.g. generating
@@ -110,6 +115,7 @@ def sample_projdiff(
     if bridge not in BRIDGES:
         raise ValueError(f"bridge: expected one of {BRIDGES}, got {bridge!r}")
     lr_of = step_size if callable(step_size) else (lambda _s, value=float(step_size): value)
+    space = build_mode_space(problem, per_mode)
     to, back, sigma_a = space.to_modes, space.from_modes, space.sigma_a
     exact = sigma_a == 0
     safe_sigma_a = torch.where(exact, torch.ones_like(sigma_a), sigma_a)

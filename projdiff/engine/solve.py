@@ -9,15 +9,16 @@ from typing import Callable, Sequence
 import torch
 
 from projdiff.engine.noise import NoiseSource, item_seeds
-from projdiff.engine.observation import build_mode_space
+from projdiff.engine.observation import Problem
 from projdiff.engine.projdiff import sample_projdiff
 from projdiff.engine.result import SolveResult
 from projdiff.engine.schedules import karras_sigmas
 
 METHODS: dict[str, Callable] = {"projdiff": sample_projdiff}
-"""Solvers by name. Each is a function ``(denoise, space, sigmas, draw, **options) -> x0``."""
+"""Solvers by name. Each is a function ``(denoise, problem, sigmas, draw, *, callback, progress,
+**options) -> samples`` of shape (K, B, *input_shape); see ``sample_projdiff``."""
 
-_ENGINE_ARGS = {"denoise", "space", "sigmas", "draw", "callback", "progress"}
+_ENGINE_ARGS = {"denoise", "problem", "sigmas", "draw", "callback", "progress"}
 
 
 def default_sigmas(prior, steps: int) -> torch.Tensor:
@@ -100,9 +101,9 @@ def solve(
     callback : callable, optional
         Receives a dict of intermediates after every update (see ``sample_projdiff``).
     **options
-        Method options. For ProjDiff: ``step_size``, ``inner_steps``, ``momentum``,
-        ``restricted_encoding``, ``per_mode`` (None: per-mode noise when the operator has a spectral
-        decomposition) and ``sigmas`` (explicit descending noise levels, ``steps`` of them).
+        ``sigmas`` (explicit descending noise levels, ``steps`` of them) for every method, and the
+        method's own options; for ProjDiff ``step_size``, ``inner_steps``, ``momentum``, ``bridge``,
+        ``restricted_encoding`` and ``per_mode`` (see ``sample_projdiff``).
 
     Returns
     -------
@@ -122,12 +123,11 @@ def solve(
     """
     sigma = _check_inputs(operator, prior, y, sigma_y, steps, num_samples)
     allowed = _method_options(method)
-    per_mode = options.pop("per_mode", None)
     sigmas = options.pop("sigmas", None)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(f"options: {', '.join(unknown)} not understood by method {method!r}; "
-                        f"expected some of {sorted(set(allowed) | {'per_mode', 'sigmas'})}")
+                        f"expected some of {sorted(set(allowed) | {'sigmas'})}")
     if sigmas is None:
         sigmas = default_sigmas(prior, steps)
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
@@ -138,17 +138,19 @@ def solve(
     started = time.perf_counter()
     seeds = item_seeds(seed, y.shape[0])
     source = NoiseSource(seeds, num_samples, tuple(operator.input_shape), y.dtype, y.device)
-    space = build_mode_space(operator, y, sigma, per_mode)
+    problem = Problem(operator, y, sigma)
     calls = [0]
 
     def denoise(x: torch.Tensor, level: float) -> torch.Tensor:
+        """The prior on (K, B, *shape) tensors; differentiable when a method needs it (DPS)."""
         calls[0] += 1
         flat = x.reshape(-1, *x.shape[2:])
-        with torch.no_grad():
-            out = prior.denoise(flat, torch.full((flat.shape[0],), level, dtype=x.dtype, device=x.device))
+        out = prior.denoise(flat, torch.full((flat.shape[0],), level, dtype=x.dtype, device=x.device))
         return out.reshape(x.shape)
 
-    samples = METHODS[method](denoise, space, sigmas, source.draw, callback=callback, progress=progress, **options)
+    samples = METHODS[method](denoise, problem, sigmas, source.draw, callback=callback, progress=progress,
+                              **options)
+    samples = samples.detach()
     mean = samples.mean(dim=0)
     std = samples.std(dim=0) if num_samples > 1 else None
     return SolveResult(x=mean, samples=samples, std=std, nfe=calls[0], seconds=time.perf_counter() - started,
