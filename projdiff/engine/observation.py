@@ -39,9 +39,20 @@ class Problem:
     y: torch.Tensor
     sigma_y: torch.Tensor
 
-    def noise_column(self) -> torch.Tensor:
-        """``sigma_y`` shaped (1, B, 1, ..., 1) to broadcast against (K, B, *input_shape)."""
-        return _per_item(self.sigma_y, len(self.operator.input_shape))
+    def noise_column(self, space: str = "input") -> torch.Tensor:
+        """``sigma_y`` shaped (1, B, 1, ..., 1) to broadcast against (K, B, *input_shape), or
+        against (K, B, *output_shape) when ``space="output"``."""
+        shape = self.operator.input_shape if space == "input" else self.operator.output_shape
+        return _per_item(self.sigma_y, len(shape))
+
+    def equivalent_noise_column(self) -> torch.Tensor:
+        """``operator.equivalent_noise(sigma_y)`` per item, shaped like ``noise_column``."""
+        if not bool((self.sigma_y > 0).any()):
+            return torch.zeros_like(self.noise_column())
+        self.require("equivalent_noise", method="this method with sigma_y > 0")
+        value = torch.as_tensor(self.operator.equivalent_noise(self.sigma_y), dtype=self.sigma_y.dtype,
+                                device=self.sigma_y.device)
+        return _per_item(value.expand_as(self.sigma_y), len(self.operator.input_shape))
 
     def require(self, *methods: str, method: str) -> None:
         """Raise ``TypeError`` when the operator lacks one of ``methods`` that ``method`` needs."""
@@ -109,11 +120,7 @@ def build_mode_space(problem: Problem, per_mode: bool | None) -> ModeSpace:
 
         return ModeSpace(spectral.to_modes, spectral.from_modes, sigma_a, project)
 
-    if noisy and not hasattr(operator, "equivalent_noise"):
-        raise TypeError(f"sigma_y > 0 needs operator.equivalent_noise(); {type(operator).__name__} has none")
-    sigma_a = operator.equivalent_noise(sigma_y) if noisy else torch.zeros_like(sigma_y)
-    sigma_a = _per_item(torch.as_tensor(sigma_a, dtype=sigma_y.dtype, device=sigma_y.device),
-                        len(operator.input_shape))
+    sigma_a = problem.equivalent_noise_column()
 
     def project(z: torch.Tensor) -> torch.Tensor:
         return operator.project(z, y)

@@ -8,13 +8,18 @@ from typing import Callable, Sequence
 
 import torch
 
+from projdiff.engine.ddnm import sample_ddnm
+from projdiff.engine.diffpir import sample_diffpir
+from projdiff.engine.dps import sample_dps
 from projdiff.engine.noise import NoiseSource, item_seeds
 from projdiff.engine.observation import Problem
+from projdiff.engine.pigdm import sample_pigdm
 from projdiff.engine.projdiff import sample_projdiff
 from projdiff.engine.result import SolveResult
 from projdiff.engine.schedules import karras_sigmas
 
-METHODS: dict[str, Callable] = {"projdiff": sample_projdiff}
+METHODS: dict[str, Callable] = {"projdiff": sample_projdiff, "dps": sample_dps, "ddnm": sample_ddnm,
+                                 "diffpir": sample_diffpir, "pigdm": sample_pigdm}
 """Solvers by name. Each is a function ``(denoise, problem, sigmas, draw, *, callback, progress,
 **options) -> samples`` of shape (K, B, *input_shape); see ``sample_projdiff``."""
 
@@ -95,7 +100,9 @@ def solve(
     seed : int, sequence of B ints, or None
         Item ``i`` uses ``seed + i`` (or ``seed[i]``); the same seed gives the same result bit for
         bit on the CPU, and a batch gives the same result as separate calls.
-    method : str, default "projdiff"
+    method : {"projdiff", "dps", "ddnm", "diffpir", "pigdm"}, default "projdiff"
+        ProjDiff, or one of the baselines (each in its own module of ``projdiff.engine``, with the
+        source of its constants).
     progress : bool, default True
         Progress bar over the noise levels.
     callback : callable, optional

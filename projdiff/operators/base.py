@@ -221,6 +221,29 @@ class LinearOperator(Operator):
         """Orthogonal projection of ``x`` onto ``{x : A x = y}``: ``x + A^+ (y - A x)``."""
         return x + self.pinv(y - self.forward(x))
 
+    def gram_solve(self, v: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
+        """``(A A^T + shift I)^-1 v`` on measurements (``shift >= 0``; 0 gives the pseudo-inverse).
+
+        ``shift`` may be a tensor broadcastable to ``v`` (one value per item).
+
+        Closed form for tight frames, conjugate gradients otherwise. Solvers use it for
+        regularised least squares, e.g. ``argmin_z ||A z - y||^2 + rho ||z - x||^2 =
+        x + A^T gram_solve(y - A x, rho)``.
+        """
+        if self.frame_constant is not None:
+            return v / (self.frame_constant + shift)
+        return conjugate_gradient(lambda z: self.gram(z) + shift * z, v, len(self.output_shape), tol=self.cg_tol,
+                                  max_iter=self.cg_max_iter)
+
+    def prox(self, x: torch.Tensor, y: torch.Tensor, rho: float | torch.Tensor) -> torch.Tensor:
+        """``argmin_z ||A z - y||^2 + rho ||z - x||^2`` (``rho = 0``: the projection onto ``{A z = y}``).
+
+        ``rho`` is a float or a tensor broadcastable to the measurements (one value per item).
+        """
+        if not torch.is_tensor(rho) and rho == 0:
+            return self.project(x, y)
+        return x + self.adjoint(self.gram_solve(y - self.forward(x), rho))
+
     def noise_gain(self) -> float:
         if self._noise_gain is None:
             if self.frame_constant is not None:

@@ -102,6 +102,14 @@ class Blur(LinearOperator):
         inverse = torch.where(kept, 1 / torch.where(kept, k_hat, torch.ones_like(k_hat)), torch.zeros_like(k_hat))
         return torch.fft.ifft2(inverse * torch.fft.fft2(y)).real
 
+    def gram_solve(self, v: torch.Tensor, shift: float) -> torch.Tensor:
+        """``(A A^T + shift I)^-1 v`` in the Fourier domain (truncated modes count as zero)."""
+        k_hat = self._k_hat(v)
+        power = torch.where(self._kept(k_hat), k_hat.abs() ** 2, torch.zeros_like(k_hat.real)) + shift
+        inverse = torch.where(power > 0, 1 / torch.where(power > 0, power, torch.ones_like(power)),
+                              torch.zeros_like(power))
+        return torch.fft.ifft2(inverse * torch.fft.fft2(v)).real
+
     def spectral(self) -> Spectral:
         """``V^T = fft2(., norm="ortho")`` (complex), singular values ``|K_hat|`` truncated below ``tol * max``."""
         k_hat = self._k_hat(self.k_hat_real)

@@ -98,6 +98,13 @@ def check_operator(op: Operator, *, batch: int = 2, seed: int = 0, input_sampler
     row = kept(work.adjoint(v))
     assert _rel(work.pinv(work(row)), row) < 1e-4 * tol, f"{name}: pinv(A x) != x on the row space"
 
+    z = work.gram_solve(y, 0.5)
+    assert _rel(work(kept(work.adjoint(z))) + 0.5 * z, y) < 1e-4 * tol, (
+        f"{name}: gram_solve() does not invert A A^T + shift I")
+    near = work.prox(x, y, 0.5)
+    stationarity = kept(work.adjoint(work(near) - y)) + 0.5 * (near - x)
+    assert float(stationarity.norm() / (x.norm() + y.norm())) < 1e-4 * tol, f"{name}: prox() is not the minimiser"
+
     if spec is None:
         return
     modes = spec.to_modes(x)

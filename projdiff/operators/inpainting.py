@@ -78,6 +78,10 @@ class Inpainting(LinearOperator):
         """``mask * y`` (the operator is symmetric)."""
         return y * self._mask_for(y, "y")
 
+    def gram_solve(self, v: torch.Tensor, shift: float) -> torch.Tensor:
+        """``(A A^T + shift I)^-1 v`` restricted to the observed entries (the others are zero)."""
+        return v * self._mask_for(v, "v") / (1.0 + shift)
+
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
         """``mask * y``: the observed entries, zeros elsewhere."""
         return y * self._mask_for(y, "y")
