@@ -38,6 +38,12 @@ def _positive(kind):
     return parse
 
 
+def _step_size(text: str) -> float | str:
+    if text == "auto":
+        return text
+    return _positive(float)(text)
+
+
 def _box(text: str) -> tuple[int, int, int, int]:
     try:
         parts = tuple(int(v) for v in text.split(","))
@@ -136,10 +142,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import gc
+
+    import torch.distributed as dist
+
     from projdiff.tasks.jobs import run_job
 
-    summary = run_job(args.job, progress=not args.quiet)
-    if not args.quiet:
+    try:
+        summary = run_job(args.job, progress=not args.quiet)
+    finally:  # under a launcher: close the process group, or gloo may abort the process at exit
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+            gc.collect()
+    if not args.quiet and summary["this_process"] == 0:
         print(f"{summary['done']} of {summary['items']} items done, {len(summary['failed'])} failed, "
               f"{summary['pending']} pending")
         for failure in summary["failed"]:
@@ -204,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measurement", action="store_true", help="the IMAGEs are measurements, not ground truth")
     p.add_argument("--size", type=_size, help="image size HEIGHTxWIDTH for --measurement with cs or phase")
     p.add_argument("--pad", action="store_true", help="pad images smaller than the prior's training size")
-    p.add_argument("--step-size", type=_positive(float), default=None, help="ProjDiff step size (default 1.8)")
+    p.add_argument("--step-size", type=_step_size, default=None,
+                   help="ProjDiff step size: a number or 'auto' (default: 1 for one sample, 'auto' for several)")
     g = p.add_argument_group("task settings")
     g.add_argument("--fraction", type=float, help="inpaint: fraction of pixels observed at random (default 0.5)")
     g.add_argument("--box", type=_box, help="inpaint: missing box TOP,LEFT,HEIGHT,WIDTH")

@@ -68,7 +68,7 @@ def test_user_nonlinear_operator_gets_a_gauss_newton_projection():
 
 
 @pytest.mark.parametrize("options", [dict(momentum=0.5), dict(inner_steps=3), dict(restricted_encoding=True),
-                                     dict(bridge="deterministic"), dict(step_size=lambda s: 1.0 + s / (1 + s))])
+                                     dict(bridge="deterministic"), dict(step_size=lambda s, n: 1.0 + n / (1 + s))])
 def test_options_change_the_result_and_stay_deterministic(options):
     prior = smooth_prior((1, 4, 4))
     op = Inpainting.random((1, 4, 4), 0.5, generator=torch.Generator().manual_seed(0))

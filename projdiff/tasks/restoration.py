@@ -12,6 +12,11 @@ the crop is reported. Images smaller than the prior's training size are refused 
 
 Channels: a grayscale prior restores an RGB image channel by channel (each channel is one item of
 the batch, with its own seed); an RGB prior needs an RGB image.
+
+Step size: one sample asks for a point estimate, several samples ask for the posterior's spread.
+So unless ``step_size`` is given, a single sample uses ProjDiff's step size 1 (each update replaces
+the estimate by the denoised one: samples concentrate, which favours PSNR), and several samples use
+the engine's calibrated default rule (``"auto"``, see ``projdiff.engine.projdiff``).
 """
 
 from __future__ import annotations
@@ -74,8 +79,14 @@ def prepare_image(image: torch.Tensor, multiple: int, native: int | None, pad: b
             [f"centre-cropped {w}x{h} to {nw}x{nh} (sides must be multiples of {multiple})"])
 
 
+def default_step_size(num_samples: int) -> float | str:
+    """The task's step size when none is given: 1 for a point estimate, the calibrated rule for samples."""
+    return 1.0 if num_samples == 1 else "auto"
+
+
 def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float, seed: int, steps: int,
            num_samples: int, progress: bool, options: dict):
+    options = {"step_size": default_step_size(num_samples), **options}
     operator = build_operator(spec, shape, _generator("operator", seed))
     if tuple(y.shape[1:]) != tuple(operator.output_shape):
         raise ValueError(f"measurement: expected shape {tuple(operator.output_shape)} per item for task "
