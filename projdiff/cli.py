@@ -18,14 +18,17 @@ EXAMPLES = """examples:
   projdiff restore photo.jpg --task deblur --blur-sigma 1.5 --prior path/to/diffusers-folder --out results
   projdiff restore low.png --measurement --task sr4 --out results      (low.png is the measurement)
   projdiff run job.toml                                batch job: inputs x tasks x settings, resumable
+  projdiff separate mix.wav --prior bundled:chorales --out stems
+  projdiff generate --given soprano=melody.wav --out generated
   projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000
-  accelerate launch -m projdiff run job.toml           share a job between processes or machines
+  accelerate launch --multi_gpu --num_processes 4 -m projdiff run job.toml   share a job between 4 CPU processes
 
 Priors (--prior): bundled:fashion-mnist-32 (default), a local diffusers folder, or a hub id owner/name.
 Pixel values are in [0, 1] and --sigma-y is in those units.
 """
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
 
 
 def _positive(kind):
@@ -141,6 +144,102 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(paths: list[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
+
+
+def _cmd_separate(args: argparse.Namespace) -> int:
+    import torch
+
+    from projdiff.atomic import write_json
+    from projdiff.priors import load_prior
+    from projdiff.tasks.audio import AudioPrior, is_silent, separate
+    from projdiff.tasks.audio_io import read_audio, write_audio
+    from projdiff.tasks.audio_metrics import msdm_scores, summarize
+    from projdiff.tasks.audio_outputs import write_spectrograms
+
+    mixture, rate, warnings = read_audio(args.mixture)
+    if is_silent(mixture):
+        raise ValueError(f"{args.mixture}: all samples are silent; there is nothing to separate")
+    audio_prior = AudioPrior.of(load_prior(args.prior))
+    out, stem = Path(args.out), Path(args.mixture).stem
+    wavs = [out / f"{stem}_{name}.wav" for name in audio_prior.stems]
+    extra = [out / f"{stem}_spectrogram.png"] + ([out / f"{stem}_metrics.json"] if args.references else [])
+    _check_outputs(wavs + extra, args.overwrite)
+    references = None
+    if args.references:
+        loaded = [read_audio(Path(args.references) / f"{name}.wav") for name in audio_prior.stems]
+        for (ref, ref_rate, _), name in zip(loaded, audio_prior.stems):
+            if ref_rate != rate or ref.shape != mixture.shape:
+                raise ValueError(f"{Path(args.references) / (name + '.wav')}: expected {mixture.shape[0]} channel(s), "
+                                 f"{mixture.shape[1]} samples at {rate} Hz like the mixture, got {ref.shape[0]}, "
+                                 f"{ref.shape[1]} at {ref_rate} Hz")
+        references = torch.stack([r for r, _, _ in loaded], dim=1)  # (C, K, N)
+    if not args.quiet:
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    stems = separate(mixture, rate, audio_prior, sigma_y=args.sigma_y, steps=args.steps, seed=args.seed,
+                     progress=not args.quiet)                                     # (C, K, N)
+    for k, path in enumerate(wavs):
+        write_audio(path, stems[:, k], rate)
+    write_spectrograms(extra[0], [("mixture", mixture)] + [(n, stems[:, k]) for k, n in enumerate(audio_prior.stems)],
+                       rate)
+    if references is not None:
+        scores = [msdm_scores(stems[c], references[c], mixture[c], rate) for c in range(mixture.shape[0])]
+        write_json(extra[1], summarize(scores, audio_prior.stems))
+    if not args.quiet:
+        print(f"wrote {len(wavs)} stems to {out}")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from projdiff.priors import load_prior
+    from projdiff.tasks.audio import AudioPrior, generate
+    from projdiff.tasks.audio_io import read_audio, write_audio
+    from projdiff.tasks.audio_outputs import write_spectrograms
+
+    audio_prior = AudioPrior.of(load_prior(args.prior))
+    given, rates = {}, set()
+    for item in args.given:
+        name, sep, file = item.partition("=")
+        if not sep or not file:
+            raise ValueError(f"--given: expected STEM=FILE, got {item!r}")
+        if name in given:
+            raise ValueError(f"--given: stem {name!r} given twice")
+        given[name], rate, _ = read_audio(file)
+        rates.add(rate)
+    if len(rates) != 1:
+        raise ValueError(f"--given: files have different sample rates {sorted(rates)}")
+    rate = rates.pop()
+    out = Path(args.out)
+    wavs = [out / f"{name}.wav" for name in audio_prior.stems] + [out / "mix.wav"]
+    _check_outputs(wavs + [out / "spectrogram.png"], args.overwrite)
+    stems = generate(given, rate, audio_prior, steps=args.steps, seed=args.seed, progress=not args.quiet,
+                     restricted_encoding=args.restricted_encoding)
+    for k, path in enumerate(wavs[:-1]):
+        write_audio(path, stems[:, k], rate)
+    write_audio(wavs[-1], stems.sum(dim=1), rate)
+    write_spectrograms(out / "spectrogram.png", [(n, stems[:, k]) for k, n in enumerate(audio_prior.stems)], rate)
+    if not args.quiet:
+        print(f"wrote {len(wavs)} files to {out}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from projdiff.data.chorales import FLUID_R3, build_chorales
+
+    manifest = build_chorales(args.out, count=args.count, sample_rate=args.rate,
+                              soundfont=args.soundfont or FLUID_R3, progress=not args.quiet)
+    if not args.quiet:
+        splits = {}
+        for track in manifest["tracks"].values():
+            splits[track["split"]] = splits.get(track["split"], 0) + 1
+        print(f"{args.out}: {splits}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import gc
 
@@ -166,7 +265,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from projdiff.training import TrainConfig, train
-    from projdiff.training.presets import PRESETS, Recipe, build_data, build_model, model_card
+    from projdiff.training.presets import PRESETS, Recipe, build_data, build_model, model_card, recipe_metadata
 
     if args.preset is not None:
         if args.preset not in PRESETS:
@@ -183,15 +282,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     name = args.preset or Path(args.out).name
     card = model_card(name, recipe, data_text, command, sum(p.numel() for p in unet.parameters()))
     summary = train(unet, scheduler, dataset, args.out, config, validation=validation, card=card,
-                    progress=not args.quiet)
+                    metadata=recipe_metadata(recipe), progress=not args.quiet)
     if not args.quiet:
         print(f"saved {summary['output_dir']} after {summary['step']} steps "
               f"({summary['wall_seconds']:.0f} s), held-out loss {summary['heldout_loss']}")
     return 0
 
 
-def _add_solver_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prior", default="bundled:fashion-mnist-32", help="bundled:NAME, a diffusers folder or a hub id")
+def _add_solver_options(p: argparse.ArgumentParser, default_prior: str = "bundled:fashion-mnist-32") -> None:
+    p.add_argument("--prior", default=default_prior, help=f"bundled:NAME, a diffusers folder or a hub id "
+                   f"(default {default_prior})")
     p.add_argument("--steps", type=_positive(int), default=100, help="noise levels (default 100)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -241,10 +341,44 @@ def build_parser() -> argparse.ArgumentParser:
     _add_solver_options(p)
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser("separate", help="separate a music mixture into the prior's stems", formatter_class=raw,
+                       epilog="example:\n  projdiff separate mix.wav --prior bundled:chorales --out stems\n"
+                              "  projdiff separate mix.wav --references truth/ --out stems   (adds SI-SDR metrics)\n"
+                              "outputs: MIX_<stem>.wav per stem, MIX_spectrogram.png, MIX_metrics.json")
+    p.add_argument("mixture", metavar="MIX.wav")
+    p.add_argument("--out", default="stems", help="output folder (default stems)")
+    p.add_argument("--sigma-y", type=float, default=0.0, help="noise level of the mixture (waveform units)")
+    p.add_argument("--references", help="folder with the true <stem>.wav files, for SI-SDR metrics")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_solver_options(p, default_prior="bundled:chorales")
+    p.set_defaults(func=_cmd_separate)
+
+    p = sub.add_parser("generate", help="generate missing stems that fit the given ones", formatter_class=raw,
+                       epilog="example:\n  projdiff generate --given soprano=melody.wav --prior bundled:chorales --out gen")
+    p.add_argument("--given", action="append", required=True, metavar="STEM=FILE", help="a given stem (repeatable)")
+    p.add_argument("--out", default="generated", help="output folder (default generated)")
+    p.add_argument("--restricted-encoding", action="store_true", help="reuse the initial noise (ProjDiff option)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _add_solver_options(p, default_prior="bundled:chorales")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("data", help="build training data: 'chorales' renders Bach chorales voice by voice",
+                       formatter_class=raw, epilog="example:\n  projdiff data chorales --out runs/data/chorales-8k")
+    p.add_argument("dataset", choices=["chorales"])
+    p.add_argument("--out", required=True, help="dataset folder (rendering resumes where it stopped)")
+    p.add_argument("--count", type=_positive(int), default=120, help="four-part chorales to render (default 120)")
+    p.add_argument("--rate", type=_positive(int), default=8000, help="sample rate in Hz (default 8000)")
+    p.add_argument("--soundfont", help="soundfont file (default FluidR3_GM from fluid-soundfont-gm)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_data)
+
     p = sub.add_parser("run", help="run or resume a batch job file (TOML)", formatter_class=raw,
                        epilog="example job.toml:\n  inputs = [\"images/*.png\"]\n  out = \"results\"\n"
                               "  [[tasks]]\n  task = \"sr4\"\n  sigma_y = [0.0, 0.05]\n"
-                              "exit code: 0 all done, 1 some items failed, 130 stopped by Ctrl-C")
+                              "4 processes (same output bytes):\n"
+                              "  accelerate launch --multi_gpu --num_processes 4 -m projdiff run job.toml\n"
+                              "exit code: 0 all done, 1 some items failed, 130 stopped by Ctrl-C or SIGTERM, "
+                              "2 bad job file or output folder in use")
     p.add_argument("job", metavar="JOB.toml")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_run)
@@ -254,11 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000\n"
                               "  projdiff train --data folder:photos --image-size 64 --channels 3 --out runs/p64 --steps 5000\n"
                               "  accelerate launch -m projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000")
-    p.add_argument("--preset", help="named recipe (model, data, size): fashion-mnist-32")
-    p.add_argument("--data", default="fashion-mnist", help="fashion-mnist, folder:PATH or patches:PATH")
-    p.add_argument("--model", default="small", help="UNet architecture: small (1.6 M parameters) or tiny")
-    p.add_argument("--image-size", type=_positive(int), default=32, help="training crop size (default 32)")
-    p.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 (grayscale) or 3 (RGB)")
+    p.add_argument("--preset", help="named recipe (model, data, size): fashion-mnist-32 or chorales")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist, folder:PATH, patches:PATH or chorales:PATH (stems from 'projdiff data')")
+    p.add_argument("--model", default="small", help="small, tiny (images), audio-small, audio-tiny (stems)")
+    p.add_argument("--image-size", type=_positive(int), default=32,
+                   help="training crop side (images) or segment length in samples (audio); default 32")
+    p.add_argument("--channels", type=_positive(int), default=1, help="image channels (1 or 3) or stems")
     p.add_argument("--out", required=True, help="output folder (diffusers format, checkpoints inside)")
     p.add_argument("--steps", type=_positive(int), required=True, help="total optimizer steps")
     p.add_argument("--batch-size", type=_positive(int), default=None, help="global batch size (default 64)")

@@ -30,3 +30,21 @@ def tiny_rgb_prior_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("priors") / "tiny_rgb"
     make_tiny_prior(channels=3).save_pretrained(folder)
     return folder
+
+
+AUDIO_STEMS = ("soprano", "alto", "tenor", "bass")
+
+
+@pytest.fixture(scope="session")
+def tiny_audio_prior_dir(tmp_path_factory):
+    """A random 4-stem UNet1D prior (8 kHz, 256-sample segments) with audio metadata."""
+    from diffusers import DDPMScheduler
+
+    from projdiff.priors import DiffusersPrior
+    from projdiff.training.presets import Recipe, build_model
+
+    unet, _ = build_model(Recipe(model="audio-tiny", image_size=256, channels=4), seed=0)
+    folder = tmp_path_factory.mktemp("priors") / "tiny_audio"
+    meta = {"kind": "audio", "sample_rate": 8000, "stems": list(AUDIO_STEMS), "segment": 256, "waveform_scale": 0.25}
+    DiffusersPrior(unet, DDPMScheduler(), metadata=meta).save_pretrained(folder)
+    return folder

@@ -42,6 +42,9 @@ class DiffusersPrior(Prior):
         ``DDIMScheduler``, ...).
     data_range : (float, float), default (-1, 1)
         Range of the training data (informational; used by tasks to map pixels to the prior).
+    metadata : dict, optional
+        Anything a task needs to use the prior (e.g. an audio prior's ``sample_rate``, ``stems`` and
+        ``waveform_scale``); saved with the weights in ``projdiff.json``.
 
     Attributes
     ----------
@@ -52,7 +55,8 @@ class DiffusersPrior(Prior):
         The training noise levels, ascending.
     """
 
-    def __init__(self, unet, scheduler, *, data_range: tuple[float, float] = (-1.0, 1.0)):
+    def __init__(self, unet, scheduler, *, data_range: tuple[float, float] = (-1.0, 1.0),
+                 metadata: dict | None = None):
         super().__init__()
         kind = scheduler.config.prediction_type
         if kind not in PREDICTION_TYPES:
@@ -61,6 +65,7 @@ class DiffusersPrior(Prior):
         self.scheduler = scheduler
         self.prediction_type = kind
         self.data_range = (float(data_range[0]), float(data_range[1]))
+        self.metadata = dict(metadata or {})
         sigmas = alphas_cumprod_to_sigmas(torch.as_tensor(scheduler.alphas_cumprod))
         self.sigmas = sigmas.float()
         self._log_sigmas = sigmas.log()
@@ -126,7 +131,8 @@ class DiffusersPrior(Prior):
             sched_config = json.loads(sched_file.read_text())
             scheduler = getattr(diffusers, sched_config.get("_class_name", "DDPMScheduler")).from_config(sched_config)
             wrapper = json.loads((path / WRAPPER_CONFIG).read_text()) if (path / WRAPPER_CONFIG).is_file() else {}
-            return cls(unet, scheduler, data_range=tuple(wrapper.get("data_range", (-1.0, 1.0))))
+            return cls(unet, scheduler, data_range=tuple(wrapper.get("data_range", (-1.0, 1.0))),
+                       metadata=wrapper.get("metadata"))
         if path.exists() or str(path_or_id).startswith((".", "/")) or str(path_or_id).count("/") != 1:
             raise FileNotFoundError(f"{path_or_id}: not a folder with a diffusers model (and not a hub id)")
         try:
@@ -143,4 +149,10 @@ class DiffusersPrior(Prior):
 
         folder = Path(folder)
         DDPMPipeline(unet=self.unet, scheduler=self.scheduler).save_pretrained(folder)
-        (folder / WRAPPER_CONFIG).write_text(json.dumps({"data_range": list(self.data_range)}, indent=2) + "\n")
+        write_wrapper_config(folder, self.data_range, self.metadata)
+
+
+def write_wrapper_config(folder: str | Path, data_range=(-1.0, 1.0), metadata: dict | None = None) -> None:
+    """Write ``projdiff.json`` (the wrapper's settings) into a model folder."""
+    config = {"data_range": list(data_range), "metadata": dict(metadata or {})}
+    (Path(folder) / WRAPPER_CONFIG).write_text(json.dumps(config, indent=2) + "\n")

@@ -33,12 +33,30 @@ MODELS: dict[str, dict] = {
     # For tests and smoke runs.
     "tiny": {"layers_per_block": 1, "block_out_channels": [8, 16], "norm_num_groups": 4,
              "down_block_types": ["DownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "UpBlock2D"]},
+    # Waveforms: a Dance-Diffusion-style UNet1DModel, 1.2 M parameters at 4 stems; 8 levels so that
+    # self-attention only runs at L/64 and L/128 (few tokens), Fourier time embedding.
+    "audio-small": {"_class": "UNet1DModel", "extra_in_channels": 16, "time_embedding_type": "fourier",
+                    "flip_sin_to_cos": True, "use_timestep_embedding": False, "layers_per_block": 1,
+                    "block_out_channels": [16, 16, 32, 32, 32, 48, 48, 48],
+                    "down_block_types": ["DownBlock1DNoSkip"] + ["DownBlock1D"] * 5 + ["AttnDownBlock1D"] * 2,
+                    "up_block_types": ["AttnUpBlock1D"] * 2 + ["UpBlock1D"] * 5 + ["UpBlock1DNoSkip"],
+                    "mid_block_type": "UNetMidBlock1D", "out_block_type": None, "act_fn": None},
+    "audio-tiny": {"_class": "UNet1DModel", "extra_in_channels": 16, "time_embedding_type": "fourier",
+                   "flip_sin_to_cos": True, "use_timestep_embedding": False, "layers_per_block": 1,
+                   "block_out_channels": [8, 16, 32, 32],
+                   "down_block_types": ["DownBlock1DNoSkip", "DownBlock1D", "DownBlock1D", "AttnDownBlock1D"],
+                   "up_block_types": ["AttnUpBlock1D", "UpBlock1D", "UpBlock1D", "UpBlock1DNoSkip"],
+                   "mid_block_type": "UNetMidBlock1D", "out_block_type": None},
 }
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """What to train: architecture name, data source, image size and channels."""
+    """What to train: architecture name, data source, size and channels.
+
+    ``image_size`` is the side of square training crops for 2D models and the segment length in
+    samples for 1D (audio) models; ``channels`` is the number of stems for audio.
+    """
 
     model: str = "small"
     data: str = "fashion-mnist"
@@ -48,7 +66,13 @@ class Recipe:
     learning_rate: float = 5e-4
 
 
-PRESETS: dict[str, Recipe] = {"fashion-mnist-32": Recipe()}
+WAVEFORM_SCALE = 0.25  # audio model data = waveform / 0.25: stems peak below 0.2, RMS about 0.05
+
+PRESETS: dict[str, Recipe] = {
+    "fashion-mnist-32": Recipe(),
+    "chorales": Recipe(model="audio-small", data="chorales:runs/data/chorales-8k", image_size=8192, channels=4,
+                       batch_size=16, learning_rate=5e-4),
+}
 
 
 def _split_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -65,6 +89,8 @@ def build_data(recipe: Recipe, seed: int = 0):
     """Returns ``(train_dataset, validation_tensor (N, C, H, W), description)``."""
     from projdiff.data import FashionMNIST, ImageFolderDataset, RandomPatchDataset
 
+    if recipe.data.startswith("chorales:"):
+        return _chorale_data(recipe, seed)
     if recipe.data == "fashion-mnist":
         if (recipe.image_size, recipe.channels) != (32, 1):
             raise ValueError("--data fashion-mnist: images are 32x32 grayscale (--image-size 32 --channels 1)")
@@ -99,6 +125,47 @@ def build_data(recipe: Recipe, seed: int = 0):
     return train, validation, text
 
 
+def _chorale_data(recipe: Recipe, seed: int):
+    import json
+
+    from projdiff.data.chorales import STEMS
+    from projdiff.data.stems import StemSegments, load_tracks
+
+    root = Path(recipe.data.partition(":")[2])
+    if not (root / "manifest.json").is_file():
+        raise FileNotFoundError(f"--data {root}: no manifest.json; build it with 'projdiff data chorales --out {root}'")
+    if recipe.channels != len(STEMS):
+        raise ValueError(f"--channels: the chorales have {len(STEMS)} stems, got {recipe.channels}")
+    settings = json.loads((root / "manifest.json").read_text())["settings"]
+    train_tracks, _ = load_tracks(root / "train", STEMS)
+    held_tracks, _ = load_tracks(root / "validation", STEMS)
+    train = StemSegments(train_tracks, recipe.image_size, WAVEFORM_SCALE, gain_jitter=0.3, seed=seed)
+    held = StemSegments(held_tracks, recipe.image_size, WAVEFORM_SCALE, length=128, seed=seed + 1)
+    validation = torch.stack([held[i] for i in range(len(held))])
+    seconds = sum(t.shape[1] for t in train_tracks) / settings["sample_rate"]
+    text = (f"Bach chorales rendered voice by voice ({root}/manifest.json: {settings['soundfont']}, "
+            f"{settings['sample_rate']} Hz, stems {', '.join(STEMS)}; instruments {settings['instruments']}). "
+            f"Training: {len(train_tracks)} chorales ({seconds / 60:.1f} min), random {recipe.image_size}-sample "
+            f"segments, each stem scaled by a random gain in [0.7, 1.3], waveform / {WAVEFORM_SCALE}. "
+            f"Held out for the denoising loss: 128 fixed segments of the {len(held_tracks)} validation chorales; "
+            "the test chorales are never used.")
+    return train, validation, text
+
+
+def recipe_metadata(recipe: Recipe) -> dict:
+    """What a task needs to use the trained prior (saved in ``projdiff.json``)."""
+    if not recipe.data.startswith("chorales:"):
+        return {}
+    import json
+
+    from projdiff.data.chorales import STEMS
+
+    root = Path(recipe.data.partition(":")[2])
+    settings = json.loads((root / "manifest.json").read_text())["settings"]
+    return {"kind": "audio", "sample_rate": settings["sample_rate"], "stems": list(STEMS),
+            "waveform_scale": WAVEFORM_SCALE, "segment": recipe.image_size}
+
+
 def build_model(recipe: Recipe, seed: int = 0):
     """A freshly initialised ``UNet2DModel`` and its ``DDPMScheduler``."""
     import diffusers
@@ -107,9 +174,10 @@ def build_model(recipe: Recipe, seed: int = 0):
         raise ValueError(f"--model: expected one of {sorted(MODELS)}, got {recipe.model!r}")
     config = {**MODELS[recipe.model], "sample_size": recipe.image_size, "in_channels": recipe.channels,
               "out_channels": recipe.channels}
+    cls = getattr(diffusers, config.pop("_class", "UNet2DModel"))
     with torch.random.fork_rng():  # diffusers initialises weights from the global generator
         torch.manual_seed(seed)
-        unet = diffusers.UNet2DModel(**config)
+        unet = cls(**config)
     return unet, diffusers.DDPMScheduler(**DDPM_LINEAR)
 
 
@@ -118,12 +186,16 @@ def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params
 
     def render(summary: dict) -> str:
         cfg = summary["config"]
-        widths = "-".join(str(w) for w in MODELS[recipe.model]["block_out_channels"])
+        model = MODELS[recipe.model]
+        widths = "-".join(str(w) for w in model["block_out_channels"])
+        audio = model.get("_class") == "UNet1DModel"
+        shape = (f"{recipe.channels} stems, {recipe.image_size}-sample segments" if audio else
+                 f"{recipe.channels} channel(s), trained at {recipe.image_size}x{recipe.image_size}")
         return f"""# projdiff prior `{name}`
 
-UNet2DModel `{recipe.model}` (block widths {widths}, attention at the lowest resolution), {recipe.channels} channel(s),
-trained at {recipe.image_size}x{recipe.image_size}; {n_params:,} parameters. DDPM noise schedule (linear betas
-1e-4..0.02, 1000 steps, epsilon prediction). The weights are the EMA (decay {cfg['ema_decay']}) of the training weights.
+{model.get('_class', 'UNet2DModel')} `{recipe.model}` (block widths {widths}, attention at the lowest resolutions), {shape};
+{n_params:,} parameters. DDPM noise schedule (linear betas 1e-4..0.02, 1000 steps, epsilon prediction). The weights
+are the EMA (decay {cfg['ema_decay']}) of the training weights.
 
 ## Data
 {data_text}

@@ -17,6 +17,7 @@ Output folder layout (a diffusers ``DDPMPipeline`` folder, loadable with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -27,6 +28,9 @@ from typing import Callable
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+
+from projdiff.atomic import write_bytes
+from projdiff.priors.diffusers_prior import write_wrapper_config
 
 CHECKPOINT_PREFIX = "step-"
 
@@ -132,6 +136,7 @@ def train(
     *,
     validation: torch.Tensor | None = None,
     card: Callable[[dict], str] | None = None,
+    metadata: dict | None = None,
     progress: bool = True,
     stop_after: int | None = None,
 ) -> dict:
@@ -152,6 +157,9 @@ def train(
         Held-out data for the denoising loss that goes into the log and the model card.
     card : callable, optional
         Builds the model card (Markdown) from the final training summary.
+    metadata : dict, optional
+        Saved in the output's ``projdiff.json`` for the tasks that use the prior (see
+        ``DiffusersPrior``), e.g. an audio prior's sample rate and stem names.
     stop_after : int, optional
         Stop (after checkpointing) once this many steps were run in this call; used by tests that
         simulate an interruption.
@@ -243,6 +251,7 @@ def train(
         final = type(accelerator.unwrap_model(unet)).from_config(accelerator.unwrap_model(unet).config)
         ema.copy_to(final.parameters())
         DDPMPipeline(unet=final, scheduler=scheduler).save_pretrained(output_dir)
+        write_wrapper_config(output_dir, metadata=metadata)
         (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if card is not None:
             (output_dir / "README.md").write_text(card(summary))
@@ -281,8 +290,13 @@ def _checkpoint(accelerator, folder: Path, state: dict, keep: int) -> None:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from."""
+    """Drop log lines written after the checkpoint we resume from, and a last line cut short by a
+    kill; the log is replaced atomically, so a kill during the truncation loses nothing."""
     if not path.is_file():
         return
-    lines = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["step"] <= step]
-    path.write_text("".join(l + "\n" for l in lines))
+    kept = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+    write_bytes(path, "".join(line + "\n" for line in kept).encode())
