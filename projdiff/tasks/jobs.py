@@ -7,6 +7,7 @@ A job file::
     seed = 0
     steps = 100
     samples = 1
+    threads = 1                          # CPU threads per process (default 1)
     inputs = ["images/*.png"]            # files or glob patterns, relative to the job file
 
     [[tasks]]
@@ -18,34 +19,42 @@ A job file::
     fraction = 0.5
 
 Every (input, task, setting) combination is an item with a stable id; its random seed is derived
-from the job seed and that id only, so results do not depend on the order, on which items ran
-before, or on how many processes share the job. Outputs of an item go to
-``out/<setting label>/<input stem>_*`` and are written atomically; a record
-``out/.projdiff-job/<item id>.json`` is written last, so an item either has a record and all its
-files, or is run again. ``out/manifest.json`` summarises the job.
+from the job seed and that id only. Every process computes with exactly ``threads`` CPU threads
+(``torch.set_num_threads``, whatever ``OMP_NUM_THREADS`` says), because some operations (FFT
+blurs, for one) round differently with different thread counts. So the output files are
+bit-identical whatever the order of the items, which items ran before, and how many processes
+share the job; use more processes, not more threads, to use more cores.
 
-Under ``accelerate launch -m projdiff run JOB.toml`` the items are shared round-robin between the
-processes (no other coordination is needed: each item has its own files).
+Outputs of an item go to ``out/<setting label>/<input stem>_*``. Completion is exactly-once and
+kill-safe (:mod:`projdiff.tasks.job_store`): after a kill or a Ctrl-C, a rerun does each item that
+is not done exactly once, and no output name ever holds a partial file. ``out/manifest.json``
+summarises the job, written by the main process at the end of every run.
+
+Under ``accelerate launch`` (or ``torchrun``) the main process recovers the folder and lists the
+items not done; these are shared round-robin between the processes.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import glob
 import itertools
-import json
 import signal
+import socket
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from projdiff.atomic import write_json
 from projdiff.engine.noise import derive_seed
 from projdiff.tasks.degradations import SETTINGS, TaskSpec
+from projdiff.tasks.job_store import JobStore
 
-JOB_KEYS = {"prior", "out", "seed", "steps", "samples", "inputs", "tasks", "pad"}
+JOB_KEYS = {"prior", "out", "seed", "steps", "samples", "inputs", "tasks", "pad", "threads"}
 ITEM_KEYS = {"task", "sigma_y", "steps", "samples"}
-RECORDS = ".projdiff-job"
 
 
 @dataclass(frozen=True)
@@ -67,11 +76,14 @@ class Item:
 
 @dataclass
 class Job:
+    """A parsed job file: ``items`` in the file's order, ``threads`` CPU threads per process."""
+
     path: Path
     prior: str
     out: Path
     items: list[Item]
     pad: bool
+    threads: int
 
 
 def _expand(entry: dict) -> list[dict]:
@@ -114,6 +126,9 @@ def load_job(path: str | Path) -> Job:
     if not isinstance(tasks, list) or not tasks:
         raise ValueError(f"{path}: tasks: expected at least one [[tasks]] table")
     seed = int(config.get("seed", 0))
+    threads = config.get("threads", 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"{path}: threads: expected an integer >= 1, got {threads!r}")
     items = []
     for number, entry in enumerate(tasks, 1):
         if "task" not in entry:
@@ -132,113 +147,167 @@ def load_job(path: str | Path) -> Job:
     if len(set(ids)) != len(ids):
         raise ValueError(f"{path}: tasks: two entries give the same item; remove the duplicate settings")
     return Job(path, str(config.get("prior", "bundled:fashion-mnist-32")), base / config.get("out", "results"),
-               items, bool(config.get("pad", False)))
+               items, bool(config.get("pad", False)), threads)
 
 
-def _record_path(job: Job, item: Item) -> Path:
-    return job.out / RECORDS / (item.id.replace("/", "__") + ".json")
-
-
-def _is_done(job: Job, item: Item) -> bool:
-    from projdiff.tasks.outputs import output_paths
-
-    record = _record_path(job, item)
-    if not record.is_file():
-        return False
-    try:
-        status = json.loads(record.read_text()).get("status")
-    except (json.JSONDecodeError, OSError):
-        return False
-    return status == "done" and all(p.is_file() for p in output_paths(job.out / item.folder, item.input.stem))
+def _key(item: Item) -> str:
+    """The item id as one file name."""
+    return item.id.replace("/", "__")
 
 
 class _StopAfterItem:
-    """SIGINT handler: finish the current item, then stop (a second SIGINT interrupts at once)."""
+    """SIGINT/SIGTERM handler: finish the current item, then stop (a second SIGINT aborts at once).
+
+    SIGTERM is what launchers (``accelerate launch``/``torchrun`` after a Ctrl-C) and batch
+    schedulers send before they kill a process.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self.previous = None
+        self.previous: dict = {}
 
-    def __enter__(self):
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+    def __enter__(self) -> "_StopAfterItem":
+        self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
-    def _handle(self, signum, frame):
-        if self.requested:
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
         print("projdiff run: stopping after the current item (Ctrl-C again to abort)", flush=True)
 
-    def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self.previous)
+    def __exit__(self, *exc) -> bool:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
         return False
 
 
-def run_job(path: str | Path, *, progress: bool = True, prior=None) -> dict:
-    """Run (or resume) a job; returns the summary written to ``manifest.json``.
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Compute with ``threads`` CPU threads inside the block."""
+    import torch
 
-    Items that fail (unreadable input, bad setting) are recorded with their error and the
-    others go on; the summary's ``failed`` list names them.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_job(path: str | Path, *, progress: bool = True, prior=None) -> dict:
+    """Run (or resume) a job in this process or in each process of a launch.
+
+    The main process locks the output folder, recovers it from an interrupted run and lists the
+    items not done; those are shared round-robin between the processes. Items that fail
+    (unreadable input, bad setting) are recorded with their error and the others go on. SIGINT or
+    SIGTERM stops every process after its current item.
+
+    Returns the summary written to ``manifest.json`` (the same in every process) with
+    ``this_process``, the index of the calling process, added.
     """
     from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list, gather_object
 
     from projdiff.priors import load_prior
+
+    job = load_job(path)
+    state = PartialState(cpu=True)  # items are computed on the CPU; processes talk through gloo
+    store = JobStore(job.out)
+    with contextlib.ExitStack() as stack:
+        stop = stack.enter_context(_StopAfterItem())
+        stack.enter_context(_torch_threads(job.threads))
+        stack.callback(store.close)
+        plan: list = [None]
+        if state.is_main_process:
+            try:
+                stack.enter_context(store.lock())
+                store.recover()
+                plan = [[i for i, item in enumerate(job.items) if not store.is_done(_key(item))]]
+            except OSError as exc:
+                plan = [exc]
+        broadcast_object_list(plan)
+        if isinstance(plan[0], Exception):
+            raise plan[0]
+        pending: list[int] = plan[0]
+        prior = prior if prior is not None else load_prior(job.prior)
+        mine = [job.items[i] for i in pending[state.process_index :: state.num_processes]]
+        stats = _run_items(job, store, prior, mine, stop, state.process_index, progress)
+        processes = gather_object([stats])
+        summary = [summarize(job, store, processes, len(job.items) - len(pending)) if state.is_main_process
+                   else None]
+        broadcast_object_list(summary)
+    return {**summary[0], "this_process": state.process_index}
+
+
+def _run_items(job: Job, store: JobStore, prior, items: list[Item], stop: _StopAfterItem, process: int,
+               progress: bool) -> dict:
+    """Run ``items`` in order until done or stopped; returns this process's statistics
+    (peak resident memory in MiB, wall time of the loop in seconds)."""
+    import resource
+
+    started = time.time()
+    counts: collections.Counter = collections.Counter()
+    stopped = False
+    for item in items:
+        if stop.requested:
+            stopped = True
+            break
+        record = _run_item(job, store, prior, item, process)
+        counts[record["status"]] += 1
+        if progress:
+            print(f"[{process}] {record['status']:6s} {item.id}"
+                  + (f"  ({record['error']})" if record["status"] == "failed" else ""), flush=True)
+    return {"process": process, "host": socket.gethostname(), "ran": counts["done"], "failed": counts["failed"],
+            "stopped": stopped, "seconds": round(time.time() - started, 3),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _run_item(job: Job, store: JobStore, prior, item: Item, process: int) -> dict:
+    """One attempt at ``item``: restore into a staging folder, then commit (exactly once)."""
     from projdiff.tasks.image_io import read_image
     from projdiff.tasks.outputs import write_restoration
     from projdiff.tasks.restoration import restore_image
 
-    job = load_job(path)
-    state = PartialState()
-    mine = job.items[state.process_index :: state.num_processes]
-    prior = prior if prior is not None else load_prior(job.prior)
-    done = skipped = 0
-    stopped = False
-    with _StopAfterItem() as stop:
-        for item in mine:
-            if stop.requested:
-                stopped = True
-                break
-            if _is_done(job, item):
-                skipped += 1
-                continue
-            started = time.time()
-            try:
-                image = read_image(item.input)
-                result = restore_image(image, item.spec, prior, sigma_y=item.sigma_y, steps=item.steps,
-                                       num_samples=item.samples, seed=item.seed, pad=job.pad)
-                paths = write_restoration(job.out / item.folder, item.input.stem, result, overwrite=True)
-                record = {"id": item.id, "status": "done", "input": str(item.input), "seed": item.seed,
-                          "outputs": [str(p.relative_to(job.out)) for p in paths], "metrics": result.metrics,
-                          "seconds": round(time.time() - started, 3), "process": state.process_index}
-                done += 1
-            except (ValueError, TypeError, OSError) as exc:
-                record = {"id": item.id, "status": "failed", "input": str(item.input), "error": str(exc),
-                          "process": state.process_index}
-            write_json(_record_path(job, item), record)
-            if progress:
-                print(f"[{state.process_index}] {record['status']:6s} {item.id}"
-                      + (f"  ({record['error']})" if record["status"] == "failed" else ""), flush=True)
-    state.wait_for_everyone()
-    summary = summarize(job, stopped)
-    summary["this_process"] = {"ran": done, "skipped_done": skipped}
-    return summary
+    key, started = _key(item), time.time()
+    staging = store.begin(key, item.id)
+    base = {"id": item.id, "input": str(item.input), "seed": item.seed, "process": process,
+            "attempt": store.attempt}
+    try:
+        image = read_image(item.input)
+        result = restore_image(image, item.spec, prior, sigma_y=item.sigma_y, steps=item.steps,
+                               num_samples=item.samples, seed=item.seed, pad=job.pad)
+        paths = write_restoration(staging, item.input.stem, result, overwrite=True)
+        record = {**base, "status": "done", "outputs": [f"{item.folder}/{p.name}" for p in paths],
+                  "metrics": result.metrics, "seconds": round(time.time() - started, 3)}
+        if not store.commit(key, staging, record):
+            record["status"] = "duplicate"  # another attempt committed it first; this one is dropped
+    except (ValueError, TypeError, OSError) as exc:
+        store.discard(staging)
+        record = {**base, "status": "failed", "error": str(exc)}
+        store.fail(key, record)
+    return record
 
 
-def summarize(job: Job, stopped: bool = False) -> dict:
-    """Collect the item records into ``manifest.json`` (written by the main process)."""
-    from accelerate import PartialState
+def summarize(job: Job, store: JobStore, processes: list[dict], done_before: int) -> dict:
+    """Collect the item records into ``manifest.json`` (call in the main process only).
 
-    records = {}
-    for item in job.items:
-        path = _record_path(job, item)
-        records[item.id] = json.loads(path.read_text()) if path.is_file() else {"id": item.id, "status": "pending"}
-    failed = [{"id": k, "error": r.get("error")} for k, r in records.items() if r["status"] == "failed"]
-    summary = {"job": str(job.path), "items": len(job.items),
-               "done": sum(r["status"] == "done" for r in records.values()),
-               "failed": failed, "pending": sum(r["status"] == "pending" for r in records.values()),
-               "stopped_early": stopped, "records": list(records.values())}
-    if PartialState().is_main_process:
-        write_json(job.out / "manifest.json", summary)
+    ``records`` holds one record per item (``status`` done, failed or pending) with ``attempts``, the
+    number of attempts ever started at it; ``processes`` the statistics of each process of this run.
+    """
+    attempts = store.attempts()
+    records = [{**(store.record(_key(item)) or {"id": item.id, "status": "pending"}), "attempts": attempts[item.id]}
+               for item in job.items]
+    status = collections.Counter(r["status"] for r in records)
+    summary = {"job": str(job.path), "items": len(job.items), "done": status["done"],
+               "failed": [{"id": r["id"], "input": r["input"], "error": r["error"]}
+                          for r in records if r["status"] == "failed"],
+               "pending": status["pending"], "stopped_early": any(p["stopped"] for p in processes),
+               "done_before_this_run": done_before, "threads": job.threads, "processes": processes,
+               "records": records}
+    write_json(job.out / "manifest.json", summary)
     return summary
 
 
