@@ -36,6 +36,7 @@ MODELS: dict[str, dict] = {
     # Waveforms: a Dance-Diffusion-style UNet1DModel, 1.2 M parameters at 4 stems; 8 levels so that
     # self-attention only runs at L/64 and L/128 (few tokens), Fourier time embedding.
     "audio-small": {"_class": "UNet1DModel", "extra_in_channels": 16, "time_embedding_type": "fourier",
+                    "time_embedding_dim": 16,
                     "flip_sin_to_cos": True, "use_timestep_embedding": False, "layers_per_block": 1,
                     "block_out_channels": [16, 16, 32, 32, 32, 48, 48, 48],
                     "down_block_types": ["DownBlock1DNoSkip"] + ["DownBlock1D"] * 5 + ["AttnDownBlock1D"] * 2,
