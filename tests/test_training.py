@@ -68,3 +68,23 @@ def test_folder_and_patch_sources_hold_out_files(tmp_path):
         assert float(train_set[3].min()) >= -1 and torch.equal(train_set[3], train_set[3])
     with pytest.raises(ValueError, match="--data: expected fashion-mnist"):
         build_data(Recipe(data="photos"))
+
+
+def test_conditional_unet_trains_and_loads_as_a_conditional_prior(tmp_path):
+    """Items carry the condition as extra channels; the saved prior needs it at denoising time."""
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(sample_size=8, in_channels=2, out_channels=1, block_out_channels=(8, 16), norm_num_groups=4,
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    data = Blobs()
+    data.x = torch.cat([data.x, (data.x > 0).float()], dim=1)          # image + a mask condition
+    train(unet, DDPMScheduler(), data, tmp_path, TrainConfig(steps=2, batch_size=8, checkpoint_every=2),
+          validation=data.x[:8], progress=False)
+    prior = projdiff.load_prior(tmp_path)
+    assert prior.condition_channels == 1 and prior.shape == (1, None, None)
+    with pytest.raises(ValueError, match="needs 1 condition channel"):
+        prior.denoise(torch.zeros(2, 1, 8, 8), torch.ones(2))
+    bound = prior.with_condition(torch.ones(2, 1, 8, 8))
+    assert bound.denoise(torch.zeros(6, 1, 8, 8), torch.ones(6)).shape == (6, 1, 8, 8)

@@ -11,6 +11,10 @@ time embedding accepts real-valued steps), and turns the network output into ``x
 
 Extra output channels (learned variance, 2C outputs for C inputs) are dropped.
 
+Conditional models: a UNet with more input than output channels takes the extra ones as a
+condition (e.g. a lesion mask) concatenated to the noisy input. ``denoise(x, sigma, condition)``
+passes it; ``with_condition(condition)`` binds it, giving an ordinary prior for ``solve``.
+
 Folder layout (that of a diffusers ``DDPMPipeline``): ``unet/`` and ``scheduler/`` subfolders, or a
 bare UNet folder with ``scheduler_config.json`` beside its ``config.json``; ``projdiff.json`` keeps
 the wrapper's own settings (the data range).
@@ -70,7 +74,9 @@ class DiffusersPrior(Prior):
         self.sigmas = sigmas.float()
         self._log_sigmas = sigmas.log()
         self.sigma_min, self.sigma_max = float(sigmas[0]), float(sigmas[-1])
-        channels = unet.config.in_channels
+        inputs, outputs = unet.config.in_channels, unet.config.out_channels
+        channels = inputs if outputs == 2 * inputs else outputs
+        self.condition_channels = inputs - channels
         blocks = len(unet.config.down_block_types)
         self.size_multiple = 2 ** max(blocks - 1, 0)
         self.shape = (channels, None, None) if "2D" in type(unet).__name__ else (channels, None)
@@ -91,12 +97,20 @@ class DiffusersPrior(Prior):
         frac = ((log_sigma - lo) / (hi - lo)).clamp(0, 1)
         return (idx - 1 + frac).float()
 
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``D(x, sigma)``; ``condition`` (N, condition_channels, ...) is required by conditional UNets."""
         s = sigma_column(sigma, x)
         c_in = 1 / (1 + s**2).sqrt()
         t = self.sigma_to_t(s.flatten()).to(x.device)
         param = next(self.unet.parameters())
-        out = self.unet((x * c_in).to(param.dtype), t).sample.to(x.dtype)
+        inputs = x * c_in
+        if self.condition_channels:
+            if condition is None or condition.shape[1] != self.condition_channels:
+                got = None if condition is None else tuple(condition.shape)
+                raise ValueError(f"condition: this prior needs {self.condition_channels} condition channel(s) "
+                                 f"(use prior.with_condition(...)), got {got}")
+            inputs = torch.cat([inputs, condition.to(x)], dim=1)
+        out = self.unet(inputs.to(param.dtype), t).sample.to(x.dtype)
         if out.shape[1] == 2 * x.shape[1]:
             out = out[:, : x.shape[1]]
         if self.prediction_type == "epsilon":
@@ -104,6 +118,10 @@ class DiffusersPrior(Prior):
         if self.prediction_type == "v_prediction":
             return c_in**2 * x - s * c_in * out
         return out
+
+    def with_condition(self, condition: torch.Tensor) -> "ConditionedPrior":
+        """This prior with a fixed condition of shape (B, condition_channels, ...), one per item."""
+        return ConditionedPrior(self, condition)
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, **kwargs) -> "DiffusersPrior":
@@ -150,6 +168,31 @@ class DiffusersPrior(Prior):
         folder = Path(folder)
         DDPMPipeline(unet=self.unet, scheduler=self.scheduler).save_pretrained(folder)
         write_wrapper_config(folder, self.data_range, self.metadata)
+
+
+class ConditionedPrior(Prior):
+    """A conditional prior with its condition bound: ``D(x, sigma) = base.denoise(x, sigma, c)``.
+
+    The condition holds one entry per input item (B, ...); the solver's K samples of B items arrive
+    as K * B rows in sample-major order, so the condition is tiled K times.
+    """
+
+    def __init__(self, base: DiffusersPrior, condition: torch.Tensor):
+        super().__init__()
+        self.base = base
+        self.condition = condition
+        self.shape, self.sigmas = base.shape, base.sigmas
+        self.sigma_min, self.sigma_max = base.sigma_min, base.sigma_max
+        self.data_range, self.metadata = base.data_range, base.metadata
+
+    def check_shape(self, shape) -> None:
+        self.base.check_shape(shape)
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        items = self.condition.shape[0]
+        if x.shape[0] % items:
+            raise ValueError(f"condition: {items} items do not divide the batch of {x.shape[0]}")
+        return self.base.denoise(x, sigma, self.condition.repeat(x.shape[0] // items, *([1] * (x.dim() - 1))))
 
 
 def write_wrapper_config(folder: str | Path, data_range=(-1.0, 1.0), metadata: dict | None = None) -> None:

@@ -92,8 +92,15 @@ def _gather(dataset: Dataset, indices: torch.Tensor, epoch: int) -> torch.Tensor
     return torch.stack([dataset[int(i)] for i in indices])
 
 
-def denoising_loss(unet, scheduler, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mean squared error of the UNet's prediction (epsilon, v or sample) at uniform random times."""
+def denoising_loss(unet, scheduler, batch: torch.Tensor, generator: torch.Generator,
+                   condition_channels: int = 0) -> torch.Tensor:
+    """Mean squared error of the UNet's prediction (epsilon, v or sample) at uniform random times.
+
+    For a conditional UNet the last ``condition_channels`` channels of ``batch`` are the condition:
+    they are not noised and are concatenated to the noisy data, as ``DiffusersPrior`` does.
+    """
+    x0 = batch[:, : batch.shape[1] - condition_channels]
+    condition = batch[:, x0.shape[1] :] if condition_channels else None
     n = x0.shape[0]
     t = torch.randint(scheduler.config.num_train_timesteps, (n,), generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
@@ -108,18 +115,25 @@ def denoising_loss(unet, scheduler, x0: torch.Tensor, generator: torch.Generator
         target = x0
     else:
         raise ValueError(f"scheduler prediction_type: expected epsilon, v_prediction or sample, got {kind!r}")
-    return torch.nn.functional.mse_loss(unet(xt, t).sample.float(), target.float())
+    inputs = xt if condition is None else torch.cat([xt, condition], dim=1)
+    return torch.nn.functional.mse_loss(unet(inputs, t).sample.float(), target.float())
 
 
 @torch.no_grad()
 def heldout_loss(unet, scheduler, data: torch.Tensor, batch_size: int = 250, seed: int = 12345) -> float:
     """Denoising loss on fixed data with fixed times and noise (comparable across runs)."""
     g = torch.Generator().manual_seed(seed)
+    extra = condition_channels_of(unet)
     total = 0.0
     for start in range(0, data.shape[0], batch_size):
         chunk = data[start : start + batch_size]
-        total += denoising_loss(unet, scheduler, chunk, g).item() * chunk.shape[0]
+        total += denoising_loss(unet, scheduler, chunk, g, extra).item() * chunk.shape[0]
     return total / data.shape[0]
+
+
+def condition_channels_of(unet) -> int:
+    """Input channels beyond the output channels: the condition of a conditional UNet."""
+    return unet.config.in_channels - unet.config.out_channels
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
@@ -150,7 +164,8 @@ def train(
     scheduler : diffusers.DDPMScheduler
         Its ``prediction_type`` selects the training target.
     dataset : torch Dataset
-        Items are tensors of the UNet's sample shape, in the prior's data space (e.g. [-1, 1]).
+        Items are tensors of the UNet's sample shape, in the prior's data space (e.g. [-1, 1]); for a
+        conditional UNet (more input than output channels) the condition channels come last.
     output_dir : path
     config : TrainConfig
     validation : tensor of shape (N, *sample_shape), optional
@@ -183,6 +198,7 @@ def train(
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
     ema = EMAModel(unet.parameters(), decay=config.ema_decay, model_cls=type(unet), model_config=unet.config)
+    extra = condition_channels_of(unet)
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     ema.to(accelerator.device)
     accelerator.register_for_checkpointing(ema)
@@ -213,7 +229,7 @@ def train(
         epoch = step * config.batch_size // len(dataset)
         x0 = _gather(dataset, idx[rank * per_process : (rank + 1) * per_process], epoch).to(accelerator.device)
         with accelerator.accumulate(unet):
-            loss = denoising_loss(unet, scheduler, x0, _generator(config.seed, step, rank, 1))
+            loss = denoising_loss(unet, scheduler, x0, _generator(config.seed, step, rank, 1), extra)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(unet.parameters(), 1.0)
             optimizer.step()
