@@ -231,7 +231,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from projdiff.data.chorales import FLUID_R3, build_chorales
 
     manifest = build_chorales(args.out, count=args.count, sample_rate=args.rate,
-                              soundfont=args.soundfont or FLUID_R3, progress=not args.quiet)
+                              soundfont=args.soundfont or FLUID_R3, splits=tuple(args.splits.split(",")),
+                              progress=not args.quiet)
     if not args.quiet:
         splits = {}
         for track in manifest["tracks"].values():
@@ -369,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive(int), default=120, help="four-part chorales to render (default 120)")
     p.add_argument("--rate", type=_positive(int), default=8000, help="sample rate in Hz (default 8000)")
     p.add_argument("--soundfont", help="soundfont file (default FluidR3_GM from fluid-soundfont-gm)")
+    p.add_argument("--splits", default="train,validation,test", help="splits to render (default all)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_data)
 

@@ -128,8 +128,12 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
 
 def build_chorales(root: str | Path, *, count: int = 120, sample_rate: int = 8000,
                    soundfont: str | Path = FLUID_R3, split: ChoraleSplit = ChoraleSplit(),
-                   progress: bool = True) -> dict:
-    """Render (or complete) the dataset under ``root``; returns the manifest."""
+                   splits: tuple[str, ...] = ("train", "validation", "test"), progress: bool = True) -> dict:
+    """Render (or complete) the dataset under ``root``; returns the manifest.
+
+    ``splits`` restricts rendering to some splits (e.g. only ``("test",)`` with another soundfont,
+    to measure a timbre shift).
+    """
     root = Path(root)
     soundfont = Path(soundfont)
     manifest_path = root / "manifest.json"
@@ -148,6 +152,8 @@ def build_chorales(root: str | Path, *, count: int = 120, sample_rate: int = 800
         if chorale in tracks:
             continue
         part = split.of(position)
+        if part not in splits:
+            continue
         stems = render_chorale(name, sample_rate, soundfont)
         for stem, audio in stems.items():
             write_wav(root / part / chorale / f"{stem}.wav", audio, sample_rate)
