@@ -61,3 +61,11 @@ def table(headers: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out) + "\n"
+
+
+def emit(write: bool, name: str, title: str, body: str) -> None:
+    """Write the section into RESULTS.md (``--write``) or print it (smoke and trial runs)."""
+    if write:
+        write_section(name, title, body)
+    else:
+        print(body)

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _results import table, write_section  # noqa: E402
+from _results import emit, table  # noqa: E402
 
 from projdiff.conformance import evaluate, problems, projdiff_solver, reference_problem  # noqa: E402
 from projdiff.engine.schedules import linear_beta_alphas_cumprod, strided_vp_sigmas  # noqa: E402
@@ -88,11 +88,8 @@ def main() -> None:
         + table(["problem"] + [f"lr {lr:g}" for lr in SWEEP] + ["best", "gap (dB)"], sweep_rows)
         + f"\nWall time: {time.time() - started:.0f} s.\n"
     )
-    if args.write:
-        name = "conformance" if steps == 100 else f"conformance-{steps}"
-        write_section(name, f"Exact-posterior conformance at {steps} steps (engine issue)", body)
-    else:
-        print(body)
+    name = "conformance" if steps == 100 else f"conformance-{steps}"
+    emit(args.write, name, f"Exact-posterior conformance at {steps} steps (engine issue)", body)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _results import table, write_section  # noqa: E402
+from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
 from projdiff.data.chorales import STEMS  # noqa: E402
@@ -114,10 +114,7 @@ def main() -> None:
     body = (f"{len(tracks)} test chorales of `{args.data}`, soprano given, {steps} steps, prior `{args.prior}`. "
             "Timbre: long-term spectrum distance to the true stem in dB (lower is better); chroma fit: mean "
             "frame-wise chroma cosine similarity with the true stem (higher is better).\n\n" + table(headers, out))
-    if args.write:
-        write_section("generation", "Partial generation of chorale stems (audio issue)", body)
-    else:
-        print(body)
+    emit(args.write, "generation", "Partial generation of chorale stems (audio issue)", body)
 
 
 if __name__ == "__main__":

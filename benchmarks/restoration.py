@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _results import table, write_section  # noqa: E402
+from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
 from projdiff.data import load_fashion_mnist  # noqa: E402
@@ -135,10 +135,7 @@ def main() -> None:
             "the methods and how the TV weight was tuned.\n\n"
             + table(["task", "sigma_y", "method", "PSNR (dB)", "SSIM", "NFE", "s / image"], rows)
             + f"\nWall time: {time.time() - started:.0f} s.\n")
-    if args.write:
-        write_section("restoration", "Image restoration with the bundled prior (restoration issue)", body)
-    else:
-        print(body)
+    emit(args.write, "restoration", "Image restoration with the bundled prior (restoration issue)", body)
 
 
 if __name__ == "__main__":

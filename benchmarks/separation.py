@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _results import table, write_section  # noqa: E402
+from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
 from projdiff.data.chorales import STEMS  # noqa: E402
@@ -180,10 +180,7 @@ def main() -> None:
             + table(["test audio", "method"] + list(STEMS) + ["avg SI-SDRi", "gap to oracle", "avg SI-SDR",
                                                              "s / s audio", "windows"], rows)
             + "\n" + " ".join(notes) + "\n")
-    if args.write:
-        write_section("separation", "Source separation of Bach chorales (audio issue)", body)
-    else:
-        print(body)
+    emit(args.write, "separation", "Source separation of Bach chorales (audio issue)", body)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,6 @@ def test_noise_free_posterior_reproduces_the_observation():
 
 
 def test_gmm_posterior_weights_match_bayes_rule():
-    g = torch.Generator().manual_seed(5)
     means = torch.tensor([[-3.0, 0.0], [3.0, 0.0]], dtype=torch.float64)
     prior = GaussianMixturePrior(torch.tensor([0.5, 0.5]), means, [torch.ones(2), torch.ones(2)])
     op = LinearOperator(lambda v: v[..., :1], (2,))
