@@ -290,6 +290,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tumor(args: argparse.Namespace) -> int:
+    from projdiff.tasks.ct.cases import load_case
+    from projdiff.tasks.lesion_masks import parse_size
+    from projdiff.tasks.tumor import make_backend, output_paths, synthesize_tumors, write_tumor_outputs
+    from projdiff.tasks.tumor_demo import demo_case
+
+    if args.demo == (args.ct is not None):
+        raise ValueError("--ct: give a CT case, file or DICOM folder, or --demo (not both)")
+    if args.organ_mask is not None and args.ct is None:
+        raise ValueError("--organ-mask: only with --ct")
+    size_mm = parse_size(args.size)
+    backend = make_backend(args.backend)
+    case = demo_case() if args.demo else load_case(args.ct, organ=args.organ, organ_mask=args.organ_mask)
+    if not args.quiet:
+        for note in case.notes:
+            print(f"note: {note}", file=sys.stderr)
+    out = Path(args.out)
+    _check_outputs(output_paths(out, case.name, args.count), args.overwrite)
+    result = synthesize_tumors(case, args.organ, args.count, size_mm, backend, seed=args.seed)
+    paths = write_tumor_outputs(out, result, overwrite=args.overwrite)
+    if not args.quiet:
+        for k, lesion in enumerate(result.lesions, start=1):
+            p = lesion.placement
+            print(f"{case.name}: lesion {k} in the {args.organ}, radius {p.radius_mm:.1f} mm ({p.size_class}), "
+                  f"{int(p.mask.sum())} voxels")
+        print(f"wrote {len(paths)} files to {out}")
+    return 0
+
+
 def _add_solver_options(p: argparse.ArgumentParser, default_prior: str = "bundled:fashion-mnist-32") -> None:
     p.add_argument("--prior", default=default_prior, help=f"bundled:NAME, a diffusers folder or a hub id "
                    f"(default {default_prior})")
@@ -405,6 +434,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("tumor", help="synthesize tumors inside an organ of an abdominal CT", formatter_class=raw,
+                       epilog="examples:\n"
+                              "  projdiff tumor --ct BDMAP_00000001 --organ liver --count 2 --size 10-20mm --out t\n"
+                              "  projdiff tumor --ct Task03_Liver/imagesTr/liver_0_0000.nii.gz --size small --out t\n"
+                              "  projdiff tumor --ct dicom_series/ --organ-mask liver.nii.gz --out tumors\n"
+                              "  projdiff tumor --demo --out tumor_demo\n"
+                              "inputs: an AbdomenAtlas case folder (ct.nii.gz + segmentations/), an nnU-Net/MSD image "
+                              "(labelsTr + dataset.json beside it),\n  a NIfTI file or a DICOM folder/file with "
+                              "--organ-mask\n"
+                              "outputs: NAME_ct.nii.gz (HU, int16), NAME_labels.nii.gz (tumor code 20), "
+                              "NAME_lesionK.json and NAME_lesionK.png, in the input's grid")
+    p.add_argument("--ct", help="case folder, NIfTI file, DICOM folder or DICOM file")
+    p.add_argument("--demo", action="store_true", help="use a real CT slice (pydicom-data) or the phantom")
+    p.add_argument("--organ", default="liver", help="host organ (default liver)")
+    p.add_argument("--organ-mask", help="NIfTI mask of --organ on the CT's grid (for inputs without labels)")
+    p.add_argument("--count", type=_positive(int), default=1, help="lesions per case (default 1)")
+    p.add_argument("--size", default="small", help="lesion radius: a range like 10-20mm, or tiny (3-5 mm), small "
+                   "(6-10), medium (12-20), large (24-40); default small")
+    p.add_argument("--backend", default="handcrafted", help="lesion appearance: handcrafted (default)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="tumors", help="output folder (default tumors)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_tumor)
     return parser
 
 
