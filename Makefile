@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, then restore an image with the bundled prior (writes demo/…_grid.png)
 #   make test   set up, then run the whole test suite
+#   make benchmarks   set up, then regenerate benchmarks/RESULTS.md (hours on a CPU; benchmarks/run_all.py)
 VENV ?= .venv
 
 .PHONY: setup demo test benchmarks
@@ -14,4 +15,4 @@ test: setup
 	$(VENV)/bin/python -m pytest -q -n 2
 
 benchmarks: setup
-	$(VENV)/bin/python benchmarks/conformance.py --write
+	$(VENV)/bin/python benchmarks/run_all.py
