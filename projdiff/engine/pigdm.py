@@ -5,8 +5,11 @@ estimate ``x0 = D(x, sigma)`` with variance ``r^2 = sigma^2 / (1 + sigma^2)`` (t
 ``p(y | x) ~ N(A x0, r^2 A A^T + sigma_y^2 I)``. Its score,
 ``g = (dx0/dx)^T A^T (r^2 A A^T + sigma_y^2 I)^-1 (y - A x0)``, is a vector-Jacobian product
 through the denoiser, and Tweedie's formula turns it into the conditional estimate
-``x0c = x0 + sigma^2 g``; a DDIM step with stochasticity ``eta`` (1, the paper's noisy-task
-setting) follows. Needs a linear operator with ``gram_solve``; one backward pass per step.
+``x0c = x0 + sigma^2 g`` (the conditional score plugged into the denoiser, as deepinv's posterior
+sampler does); a DDIM step with stochasticity ``eta`` (1, the paper's noisy-task setting) follows.
+Adding the paper's ``sqrt(abar_t) g`` to the DDIM step instead diverges on these grids, since ``g``
+grows like ``1 / sigma^2`` for noise-free data. Learned priors can still diverge at large ``sigma``
+where the denoiser's Jacobian is not small (measured in ``benchmarks/RESULTS.md``). Needs a linear operator with ``gram_solve``; one backward pass per step.
 """
 
 from __future__ import annotations
