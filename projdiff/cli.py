@@ -290,31 +290,57 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tumor_options(args: argparse.Namespace) -> None:
+    """Reject learned-backend and filter options given without their backend or judge."""
+    if args.backend != "projdiff":
+        for flag, value in (("--prior", args.prior), ("--steps", args.steps)):
+            if value is not None:
+                raise ValueError(f"{flag}: only with --backend projdiff")
+    if args.judge is None:
+        for flag, value in (("--threshold", args.threshold), ("--retries", args.retries)):
+            if value is not None:
+                raise ValueError(f"{flag}: only with --judge")
+
+
 def _cmd_tumor(args: argparse.Namespace) -> int:
     from projdiff.tasks.ct.cases import load_case
     from projdiff.tasks.lesion_masks import parse_size
-    from projdiff.tasks.tumor import make_backend, output_paths, synthesize_tumors, write_tumor_outputs
+    from projdiff.tasks.tumor import (BACKENDS, QualityFilter, make_backend, output_paths, synthesize_tumors,
+                                      write_tumor_outputs)
     from projdiff.tasks.tumor_demo import demo_case
+    from projdiff.tasks.tumor_judge import TumorJudge
 
     if args.demo == (args.ct is not None):
         raise ValueError("--ct: give a CT case, file or DICOM folder, or --demo (not both)")
     if args.organ_mask is not None and args.ct is None:
         raise ValueError("--organ-mask: only with --ct")
+    if args.backend not in BACKENDS:
+        raise ValueError(f"--backend: expected one of {', '.join(BACKENDS)}, got {args.backend!r}")
+    _tumor_options(args)
     size_mm = parse_size(args.size)
-    backend = make_backend(args.backend)
+    quality = None
+    if args.judge is not None:
+        given = {"threshold": args.threshold, "retries": args.retries}
+        quality = QualityFilter(TumorJudge.load(args.judge), **{k: v for k, v in given.items() if v is not None})
     case = demo_case() if args.demo else load_case(args.ct, organ=args.organ, organ_mask=args.organ_mask)
     if not args.quiet:
         for note in case.notes:
             print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
-    _check_outputs(output_paths(out, case.name, args.count), args.overwrite)
-    result = synthesize_tumors(case, args.organ, args.count, size_mm, backend, seed=args.seed)
+    _check_outputs(output_paths(out, case.name, args.count, summary=quality is not None), args.overwrite)
+    learned = {"prior": args.prior, "steps": args.steps, "spacing": case.ct.spacing}
+    options = {k: v for k, v in learned.items() if v is not None} if args.backend == "projdiff" else {}
+    backend = make_backend(args.backend, **options)
+    result = synthesize_tumors(case, args.organ, args.count, size_mm, backend, seed=args.seed, quality=quality)
     paths = write_tumor_outputs(out, result, overwrite=args.overwrite)
     if not args.quiet:
         for k, lesion in enumerate(result.lesions, start=1):
             p = lesion.placement
+            verdict = "" if lesion.scores is None else \
+                (f", accepted after {len(lesion.scores)} attempt(s), score {lesion.scores[-1]['fraction']:.2f}"
+                 if lesion.accepted else f", dropped after {len(lesion.scores)} attempts")
             print(f"{case.name}: lesion {k} in the {args.organ}, radius {p.radius_mm:.1f} mm ({p.size_class}), "
-                  f"{int(p.mask.sum())} voxels")
+                  f"{int(p.mask.sum())} voxels{verdict}")
         print(f"wrote {len(paths)} files to {out}")
     return 0
 
@@ -418,8 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=raw,
                        epilog="examples:\n  projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000\n"
                               "  projdiff train --data folder:photos --image-size 64 --channels 3 --out runs/p64 --steps 5000\n"
+                              "  projdiff train --preset lesions --out runs/lesion-prior --steps 20000   (lesion cache "
+                              "built first in runs/data/lesions)\n"
                               "  accelerate launch -m projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000")
-    p.add_argument("--preset", help="named recipe (model, data, size): fashion-mnist-32 or chorales")
+    p.add_argument("--preset", help="named recipe (model, data, size): fashion-mnist-32, chorales or lesions")
     p.add_argument("--data", default="fashion-mnist",
                    help="fashion-mnist, folder:PATH, patches:PATH or chorales:PATH (stems from 'projdiff data')")
     p.add_argument("--model", default="small", help="small, tiny (images), audio-small, audio-tiny (stems)")
@@ -441,11 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
                               "  projdiff tumor --ct Task03_Liver/imagesTr/liver_0_0000.nii.gz --size small --out t\n"
                               "  projdiff tumor --ct dicom_series/ --organ-mask liver.nii.gz --out tumors\n"
                               "  projdiff tumor --demo --out tumor_demo\n"
+                              "  projdiff tumor --ct BDMAP_00000001 --backend projdiff --prior runs/lesion-prior "
+                              "--judge runs/tumor-judge --out t\n"
                               "inputs: an AbdomenAtlas case folder (ct.nii.gz + segmentations/), an nnU-Net/MSD image "
                               "(labelsTr + dataset.json beside it),\n  a NIfTI file or a DICOM folder/file with "
                               "--organ-mask\n"
                               "outputs: NAME_ct.nii.gz (HU, int16), NAME_labels.nii.gz (tumor code 20), "
-                              "NAME_lesionK.json and NAME_lesionK.png, in the input's grid")
+                              "NAME_lesionK.json and NAME_lesionK.png, in the input's grid;\n  with --judge also "
+                              "NAME_summary.json (acceptance per organ and size class)")
     p.add_argument("--ct", help="case folder, NIfTI file, DICOM folder or DICOM file")
     p.add_argument("--demo", action="store_true", help="use a real CT slice (pydicom-data) or the phantom")
     p.add_argument("--organ", default="liver", help="host organ (default liver)")
@@ -453,7 +484,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive(int), default=1, help="lesions per case (default 1)")
     p.add_argument("--size", default="small", help="lesion radius: a range like 10-20mm, or tiny (3-5 mm), small "
                    "(6-10), medium (12-20), large (24-40); default small")
-    p.add_argument("--backend", default="handcrafted", help="lesion appearance: handcrafted (default)")
+    p.add_argument("--backend", default="handcrafted", help="lesion appearance: handcrafted (default) or projdiff "
+                   "(a learned lesion prior)")
+    p.add_argument("--prior", help="projdiff backend: lesion prior, bundled:NAME or a folder (default bundled:lesions)")
+    p.add_argument("--steps", type=_positive(int), help="projdiff backend: noise levels per slice stack (default 50)")
+    p.add_argument("--judge", help="quality filter: tumor judge folder (python -m projdiff.tasks.tumor_judge); "
+                   "default: no filter")
+    p.add_argument("--threshold", type=float, help="quality filter: accept a lesion when this share of its voxels "
+                   "is judged tumor (default 0.5)")
+    p.add_argument("--retries", type=int, help="quality filter: redraws of a rejected lesion before it is dropped "
+                   "(default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="tumors", help="output folder (default tumors)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -1,4 +1,5 @@
-"""Segmentation metrics in physical units: Dice, surface Dice (NSD) and lesion-level sensitivity.
+"""Segmentation metrics in physical units: Dice, surface Dice (NSD) and lesion-level sensitivity;
+and a 3D-consistency figure of a lesion's appearance (``slice_jumps``).
 
 Masks are boolean (D, H, W) arrays on one grid; ``spacing`` is the voxel size in mm along
 (D, H, W). Compute them on the original grid (the one the label files are in).
@@ -114,3 +115,34 @@ def case_metrics(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, floa
     return {"dice": dice(pred, truth), "nsd": surface_dice(pred, truth, spacing, tolerance_mm),
             "tolerance_mm": tolerance_mm, "empty_truth": not truth.any(),
             "lesions": lesion_sensitivity(pred, truth, spacing)}
+
+
+def slice_jumps(ct_hu: np.ndarray, mask: np.ndarray) -> dict:
+    """Mean absolute intensity jump (HU) between neighbouring voxels inside a lesion, across and within slices.
+
+    ``through_plane_hu``: mean ``|ct[d + 1, h, w] - ct[d, h, w]|`` over the voxel pairs of consecutive
+    axial slices that both lie in ``mask``; ``in_plane_hu``: the same along H and W (the noise and
+    texture reference). A lesion drawn slice stack by slice stack without 3D consistency shows a
+    larger ``ratio`` = through / in-plane than the real lesions at the same voxel spacing. NaN when
+    there are no pairs.
+
+    Parameters
+    ----------
+    ct_hu : ndarray, shape (D, H, W)
+        CT in HU.
+    mask : ndarray of bool, shape (D, H, W)
+        The lesion(s).
+    """
+    ct, mask = np.asarray(ct_hu, np.float64), mask.astype(bool)
+
+    def jumps(axis: int) -> np.ndarray:
+        first, second = [slice(None)] * 3, [slice(None)] * 3
+        first[axis], second[axis] = slice(None, -1), slice(1, None)
+        both = mask[tuple(first)] & mask[tuple(second)]
+        return np.abs(ct[tuple(second)] - ct[tuple(first)])[both]
+
+    through, within = jumps(0), np.concatenate([jumps(1), jumps(2)])
+    through_hu = float(through.mean()) if through.size else float("nan")
+    in_plane_hu = float(within.mean()) if within.size else float("nan")
+    return {"through_plane_hu": through_hu, "in_plane_hu": in_plane_hu,
+            "ratio": through_hu / in_plane_hu if in_plane_hu > 0 else float("nan")}

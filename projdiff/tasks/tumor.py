@@ -6,20 +6,31 @@ Per case the outputs in ``out`` are, all in the input's grid and orientation and
 - ``NAME_labels.nii.gz``: the case's labels (``DEFAULT_LABELS`` codes) with the lesions set to the
   tumor code, uint8;
 - ``NAME_lesionK.json`` (K = 1, 2, ...): seed, size, centre (canonical and on-disk voxel index,
-  world RAS mm), backend, ``scores`` (None until a quality filter scores it) and ``accepted``;
+  world RAS mm), backend and its checkpoint (``prior_checkpoint``: source and SHA-256, for learned
+  backends), and the quality filter's record: ``scores`` (one entry per attempt; None without a
+  filter), ``accepted``, ``attempts``, ``threshold``, ``judge`` (source and SHA-256);
 - ``NAME_lesionK.png``: the axial slice through the lesion's centre, before and after, with the
-  organ (green) and lesion (red) outlines.
+  organ (green) and lesion (red) outlines;
+- with a quality filter, ``NAME_summary.json``: acceptance per organ and size class
+  (``acceptance_summary``).
 
 Lesion k of a case uses the seed ``derive_seed("tumor", seed, case name, organ, k)`` for its mask
-and ``derive_seed("appearance", that seed)`` for its appearance, so it does not depend on the
-other lesions' draws.
+and ``derive_seed("appearance", that seed)`` for its appearance (attempt a > 0 of the quality
+filter: ``derive_seed("appearance", that seed, a)``), so it does not depend on the other lesions'
+draws.
+
+Quality filter (``QualityFilter``): after drawing a lesion the judge scores it on the CT (with the
+lesions accepted before it); the lesion is accepted when its score ``fraction`` reaches the
+threshold. A rejected lesion is redrawn with a new appearance seed (same mask), up to ``retries``
+more times; if no attempt passes, the lesion is dropped: its voxels get their original values back
+and its labels stay those of the organ (its sidecar and PNG are still written, ``accepted`` false).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -35,18 +46,45 @@ from projdiff.tasks.handcrafted_lesion import HandcraftedLesion
 from projdiff.tasks.lesion_backend import LesionSynthesizer, lesion_box
 from projdiff.tasks.lesion_masks import LesionMask, sample_lesion_masks
 from projdiff.tasks.outputs import check_free, grid_png
+from projdiff.tasks.projdiff_lesion import ProjDiffLesion
 
-BACKENDS: dict[str, Callable[[], LesionSynthesizer]] = {"handcrafted": HandcraftedLesion}
-CROP_MARGIN = 8  # voxels around a lesion's bounding box that a backend sees
+BACKENDS: dict[str, Callable[..., LesionSynthesizer]] = {"handcrafted": HandcraftedLesion,
+                                                         "projdiff": ProjDiffLesion.load}
+CROP_MARGIN = 16  # voxels around a lesion's bounding box that a backend sees
+
+
+class Judge(Protocol):
+    """Scores a lesion drawn into a CT (``projdiff.tasks.tumor_judge.TumorJudge``)."""
+
+    checkpoint: dict
+
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
+        """``{"fraction": share of the lesion's voxels judged tumor, ...}`` for the (D, H, W) HU CT."""
+        ...
+
+
+@dataclass(frozen=True)
+class QualityFilter:
+    """Accept a lesion when ``judge.score(...)["fraction"] >= threshold``; redraw up to ``retries`` times."""
+
+    judge: Judge
+    threshold: float = 0.5
+    retries: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"--threshold: expected a number in [0, 1], got {self.threshold}")
+        if self.retries < 0:
+            raise ValueError(f"--retries: expected an int >= 0, got {self.retries}")
 
 
 @dataclass(eq=False)
 class SynthesizedLesion:
-    """A lesion drawn into the CT; ``scores``/``accepted`` are for a later quality filter."""
+    """A lesion drawn into the CT, with the quality filter's scores (one dict per attempt) if any."""
 
     placement: LesionMask
     backend: str
-    scores: dict | None = None
+    scores: list[dict] | None = None
     accepted: bool = True
 
 
@@ -61,18 +99,27 @@ class TumorResult:
     seed: int
     size_mm: tuple[float, float]
     lesions: list[SynthesizedLesion] = field(default_factory=list)
+    quality: QualityFilter | None = None
+    backend_checkpoint: dict | None = None
 
 
-def make_backend(name: str) -> LesionSynthesizer:
+def make_backend(name: str, **options) -> LesionSynthesizer:
+    """The backend ``name`` of ``BACKENDS`` built with ``options`` (e.g. ``prior``, ``steps``, ``spacing``)."""
     if name not in BACKENDS:
         raise ValueError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
-    return BACKENDS[name]()
+    return BACKENDS[name](**options)
+
+
+def appearance_seed(lesion_seed: int, attempt: int) -> int:
+    """The appearance seed of a lesion's attempt (0 = the first draw)."""
+    return derive_seed("appearance", lesion_seed) if attempt == 0 else derive_seed("appearance", lesion_seed, attempt)
 
 
 def synthesize_tumors(case: Case, organ: str, count: int, size_mm: tuple[float, float],
-                      backend: LesionSynthesizer, seed: int = 0) -> TumorResult:
+                      backend: LesionSynthesizer, seed: int = 0, quality: QualityFilter | None = None) -> TumorResult:
     """Place ``count`` lesions of radius ``size_mm`` (mm) in ``organ`` and draw them with ``backend``.
 
+    With ``quality`` every lesion is scored, redrawn or dropped (see the module docstring).
     Raises ValueError for a 2D case, an unknown or empty organ, or no room for the lesions.
     """
     require_3d(case.ct)
@@ -81,21 +128,74 @@ def synthesize_tumors(case: Case, organ: str, count: int, size_mm: tuple[float, 
     placements = sample_lesion_masks(organ_mask, case.ct.spacing, count, size_mm, seeds, organ)
     ct = case.ct.array.astype(np.float32, copy=True)
     labels = case.labels.copy()
-    result = TumorResult(case, organ, ct, labels, seed, size_mm)
+    result = TumorResult(case, organ, ct, labels, seed, size_mm, quality=quality,
+                         backend_checkpoint=getattr(backend, "checkpoint", None))
     for placement in placements:
         box = lesion_box(placement.mask, CROP_MARGIN)
-        generator = np.random.default_rng(derive_seed("appearance", placement.seed))
-        ct[box] = backend.synthesize(ct[box], placement.mask[box], organ_mask[box], generator)
-        labels[placement.mask] = case.label_space.tumor_code
-        result.lesions.append(SynthesizedLesion(placement, backend.name))
+        original = ct[box].copy()
+        if quality is None:
+            ct[box] = backend.synthesize(original, placement.mask[box], organ_mask[box],
+                                         np.random.default_rng(appearance_seed(placement.seed, 0)))
+            scores, accepted = None, True
+        else:
+            scores, accepted = _filtered_draws(ct, box, placement, organ_mask, backend, quality, case.ct.spacing)
+        if accepted:
+            labels[placement.mask] = case.label_space.tumor_code
+        else:
+            ct[box] = original
+        result.lesions.append(SynthesizedLesion(placement, backend.name, scores, accepted))
     return result
 
 
-def output_paths(out: str | Path, name: str, count: int) -> list[Path]:
-    """CT, labels, then a JSON and a PNG per lesion."""
+def _filtered_draws(ct: np.ndarray, box: tuple[slice, slice, slice], placement: LesionMask, organ_mask: np.ndarray,
+                    backend: LesionSynthesizer, quality: QualityFilter,
+                    spacing: tuple[float, float, float]) -> tuple[list[dict], bool]:
+    """Draw the lesion into ``ct[box]`` until the judge accepts it or the retries run out.
+
+    Returns the scores of every attempt and whether the last one was accepted (``ct[box]`` then
+    holds it; otherwise it holds the last rejected draw, for the caller to restore).
+    """
+    original = ct[box].copy()
+    scores = []
+    for attempt in range(1 + quality.retries):
+        drawn_seed = appearance_seed(placement.seed, attempt)
+        ct[box] = backend.synthesize(original, placement.mask[box], organ_mask[box], np.random.default_rng(drawn_seed))
+        score = quality.judge.score(ct, placement.mask, spacing)
+        scores.append({"attempt": attempt, "appearance_seed": drawn_seed, **score})
+        if score["fraction"] >= quality.threshold:
+            return scores, True
+    return scores, False
+
+
+def _tally(records: list[tuple[bool, int]]) -> dict:
+    lesions, accepted, attempts = len(records), sum(a for a, _ in records), sum(n for _, n in records)
+    return {"lesions": lesions, "accepted": accepted, "attempts": attempts,
+            "rate": accepted / lesions if lesions else None, "pass_rate": accepted / attempts if attempts else None}
+
+
+def acceptance_summary(records: Iterable[tuple[str, str, bool, int]]) -> dict:
+    """Acceptance of filtered lesions from ``(organ, size class, accepted, attempts)`` records.
+
+    Returns ``{"all": tally, "organs": {organ: {"all": tally, "size_classes": {class: tally}}}}``;
+    a tally holds ``lesions``, ``accepted``, ``attempts``, ``rate`` (accepted / lesions) and
+    ``pass_rate`` (accepted / attempts: the share of draws the judge passes; a collapsing pass rate
+    means a judge too strict or a weak prior).
+    """
+    records = list(records)
+    organs = {}
+    for organ in sorted({r[0] for r in records}):
+        mine = [r for r in records if r[0] == organ]
+        classes = {c: _tally([(a, n) for _, k, a, n in mine if k == c]) for c in sorted({r[1] for r in mine})}
+        organs[organ] = {"all": _tally([(a, n) for *_, a, n in mine]), "size_classes": classes}
+    return {"all": _tally([(a, n) for *_, a, n in records]), "organs": organs}
+
+
+def output_paths(out: str | Path, name: str, count: int, summary: bool = False) -> list[Path]:
+    """CT, labels, then a JSON and a PNG per lesion, then the summary JSON if ``summary``."""
     out = Path(out)
     lesion_files = [out / f"{name}_lesion{k}{suffix}" for k in range(1, count + 1) for suffix in (".json", ".png")]
-    return [out / f"{name}_ct.nii.gz", out / f"{name}_labels.nii.gz"] + lesion_files
+    return [out / f"{name}_ct.nii.gz", out / f"{name}_labels.nii.gz"] + lesion_files + \
+        ([out / f"{name}_summary.json"] if summary else [])
 
 
 def _overlay(hu: np.ndarray, organ: np.ndarray, lesion: np.ndarray, window: HUWindow) -> torch.Tensor:
@@ -119,7 +219,19 @@ def _sidecar(result: TumorResult, k: int, lesion: SynthesizedLesion) -> dict:
             "centre_voxel": list(case.ct.grid.disk_index(p.centre)), "centre_voxel_canonical": list(p.centre),
             "centre_world_mm": [round(v, 3) for v in case.ct.grid.world(p.centre)],
             "spacing_mm": [round(s, 6) for s in spacing], "label_code": case.label_space.tumor_code,
-            "labels": case.label_space.as_dict(), "scores": lesion.scores, "accepted": lesion.accepted}
+            "labels": case.label_space.as_dict(), "prior_checkpoint": result.backend_checkpoint,
+            "scores": lesion.scores, "accepted": lesion.accepted,
+            "attempts": len(lesion.scores) if lesion.scores is not None else 1,
+            "threshold": result.quality.threshold if result.quality else None,
+            "judge": result.quality.judge.checkpoint if result.quality else None}
+
+
+def _summary(result: TumorResult) -> dict:
+    q = result.quality
+    records = [(result.organ, les.placement.size_class, les.accepted, len(les.scores)) for les in result.lesions]
+    return {"case": result.case.name, "organ": result.organ, "backend": result.lesions[0].backend,
+            "prior_checkpoint": result.backend_checkpoint, "judge": q.judge.checkpoint, "threshold": q.threshold,
+            "retries": q.retries, "acceptance": acceptance_summary(records)}
 
 
 def write_tumor_outputs(out: str | Path, result: TumorResult, overwrite: bool = False,
@@ -130,7 +242,7 @@ def write_tumor_outputs(out: str | Path, result: TumorResult, overwrite: bool = 
     """
     window = window or HUWindow()
     case = result.case
-    paths = output_paths(out, case.name, len(result.lesions))
+    paths = output_paths(out, case.name, len(result.lesions), summary=result.quality is not None)
     check_free(paths, overwrite)
     write_nifti(paths[0], to_int16(result.ct_hu), case.ct.grid, np.int16, case.ct.header)
     write_nifti(paths[1], result.labels, case.ct.grid, np.uint8, case.ct.header)
@@ -139,7 +251,9 @@ def write_tumor_outputs(out: str | Path, result: TumorResult, overwrite: bool = 
         write_json(paths[2 * k], _sidecar(result, k, lesion))
         d = lesion.placement.centre[0]
         after = _overlay(result.ct_hu[d], organ[d], lesion.placement.mask[d], window)
-        panels = [("input", _overlay(case.ct.array[d], organ[d], np.zeros_like(organ[d]), window)),
-                  (f"lesion {k} ({lesion.backend})", after)]
+        title = f"lesion {k} ({lesion.backend})" + ("" if lesion.accepted else " dropped")
+        panels = [("input", _overlay(case.ct.array[d], organ[d], np.zeros_like(organ[d]), window)), (title, after)]
         write_bytes(paths[2 * k + 1], grid_png(panels))
+    if result.quality is not None:
+        write_json(paths[-1], _summary(result))
     return paths

@@ -9,7 +9,9 @@ architectures on other data:
   training size, random square crops; the last tenth of the files (sorted by name, at least one) is
   held out for the validation loss;
 - ``patches:PATH``: random patches of the images in a folder at their native resolution (the same
-  hold-out rule).
+  hold-out rule);
+- ``lesions:PATH``: S-slice crops around realistic lesions in phantoms, with the lesion and organ mask
+  stacks as the condition (``projdiff.data.lesion_crops``; the cache in PATH is built on first use).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Recipe:
 
     ``image_size`` is the side of square training crops for 2D models and the segment length in
     samples for 1D (audio) models; ``channels`` is the number of stems for audio.
+    ``condition_channels`` > 0 makes a conditional UNet (input = channels + condition channels).
     """
 
     model: str = "small"
@@ -65,6 +68,7 @@ class Recipe:
     channels: int = 1
     batch_size: int = 64
     learning_rate: float = 5e-4
+    condition_channels: int = 0
 
 
 WAVEFORM_SCALE = 0.25  # audio model data = waveform / 0.25: stems peak below 0.2, RMS about 0.05
@@ -73,6 +77,9 @@ PRESETS: dict[str, Recipe] = {
     "fashion-mnist-32": Recipe(),
     "chorales": Recipe(model="audio-small", data="chorales:runs/data/chorales-8k", image_size=8192, channels=4,
                        batch_size=16, learning_rate=5e-4),
+    # 8 axial slices x 32 x 32 (2.5 x 1.5 x 1.5 mm) conditioned on the lesion and organ mask stacks.
+    "lesions": Recipe(model="small", data="lesions:runs/data/lesions", image_size=32, channels=8, condition_channels=16,
+                      batch_size=32, learning_rate=5e-4),
 }
 
 
@@ -92,6 +99,8 @@ def build_data(recipe: Recipe, seed: int = 0):
 
     if recipe.data.startswith("chorales:"):
         return _chorale_data(recipe, seed)
+    if recipe.data.startswith("lesions:"):
+        return _lesion_data(recipe, seed)
     if recipe.data == "fashion-mnist":
         if (recipe.image_size, recipe.channels) != (32, 1):
             raise ValueError("--data fashion-mnist: images are 32x32 grayscale (--image-size 32 --channels 1)")
@@ -153,8 +162,28 @@ def _chorale_data(recipe: Recipe, seed: int):
     return train, validation, text
 
 
+def _lesion_data(recipe: Recipe, seed: int):
+    from projdiff.data.lesion_crops import lesion_training_data
+
+    if recipe.condition_channels != 2 * recipe.channels:
+        raise ValueError(f"--data {recipe.data}: the condition is the lesion and organ mask stacks, "
+                         f"2 x {recipe.channels} channels; use --preset lesions")
+    return lesion_training_data(recipe.data.partition(":")[2], recipe.channels, recipe.image_size, seed)
+
+
+def _lesion_metadata(recipe: Recipe) -> dict:
+    from projdiff.data.lesion_crops import LesionCropSpec, read_manifest
+
+    spec = LesionCropSpec.from_dict(read_manifest(recipe.data.partition(":")[2])["spec"])
+    return {"kind": "lesion", "slices": spec.slices, "crop": spec.size, "window_hu": list(spec.window),
+            "spacing_mm": list(spec.spacing), "condition": ["lesion mask", "organ mask"],
+            "units": "window units scaled to [-1, 1]; masks 0/1"}
+
+
 def recipe_metadata(recipe: Recipe) -> dict:
     """What a task needs to use the trained prior (saved in ``projdiff.json``)."""
+    if recipe.data.startswith("lesions:"):
+        return _lesion_metadata(recipe)
     if not recipe.data.startswith("chorales:"):
         return {}
     import json
@@ -173,8 +202,8 @@ def build_model(recipe: Recipe, seed: int = 0):
 
     if recipe.model not in MODELS:
         raise ValueError(f"--model: expected one of {sorted(MODELS)}, got {recipe.model!r}")
-    config = {**MODELS[recipe.model], "sample_size": recipe.image_size, "in_channels": recipe.channels,
-              "out_channels": recipe.channels}
+    config = {**MODELS[recipe.model], "sample_size": recipe.image_size,
+              "in_channels": recipe.channels + recipe.condition_channels, "out_channels": recipe.channels}
     cls = getattr(diffusers, config.pop("_class", "UNet2DModel"))
     with torch.random.fork_rng():  # diffusers initialises weights from the global generator
         torch.manual_seed(seed)
@@ -192,6 +221,8 @@ def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params
         audio = model.get("_class") == "UNet1DModel"
         shape = (f"{recipe.channels} stems, {recipe.image_size}-sample segments" if audio else
                  f"{recipe.channels} channel(s), trained at {recipe.image_size}x{recipe.image_size}")
+        if recipe.condition_channels:
+            shape += f", conditioned on {recipe.condition_channels} extra input channels"
         return f"""# projdiff prior `{name}`
 
 {model.get('_class', 'UNet2DModel')} `{recipe.model}` (block widths {widths}, attention at the lowest resolutions), {shape};

@@ -1,0 +1,134 @@
+"""The quality filter's judge: a frozen tumor segmenter scores each synthetic lesion.
+
+The judge is a ``SliceSegmenter`` (``projdiff.tasks.segmenter``) trained on realistic lesions in
+phantoms (the lesion-crop cache of ``projdiff.data.lesion_crops``: 2.5D patches centred on lesion
+voxels or on organ voxels around them). It is never trained on synthetic lesions, so it cannot
+learn the backend's own artefacts (FreeTumor's segmentation-based "Turing test", our own
+implementation).
+
+Score of a synthetic lesion: the judge sees only the CT (a crop around the lesion, resampled to its
+training spacing when the CT's differs); the lesion mask only selects the voxels that are scored.
+``fraction`` = the share of the lesion's voxels with a predicted tumor probability above 0.5;
+``mean_probability`` is reported beside it. The pipeline accepts a lesion when ``fraction`` reaches
+the threshold (default 0.5; ``projdiff.tasks.tumor``).
+
+Train and save (folder: ``segmenter.json`` + ``model.safetensors``)::
+
+    python -m projdiff.tasks.tumor_judge --data runs/data/lesions --out runs/tumor-judge --steps 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from projdiff.tasks.ct.crops import resample, same_spacing, shape_at
+from projdiff.tasks.lesion_backend import lesion_box
+from projdiff.tasks.model_files import checkpoint_info, model_dir
+from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter, load_segmenter,
+                                      make_segmenter, predict_slices, save_segmenter, train_segmenter)
+
+JUDGE_KIND = "tumor-judge"
+PROBABILITY_CUT = 0.5
+INPLANE_CONTEXT = 16  # voxels of the judge's grid around the lesion that it sees
+
+
+@dataclass(eq=False)
+class TumorJudge:
+    """A frozen segmenter that scores lesions (see the module docstring)."""
+
+    model: SliceSegmenter
+    checkpoint: dict
+
+    @classmethod
+    def load(cls, name: str | Path) -> "TumorJudge":
+        """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not a judge."""
+        folder = model_dir(name)
+        if folder is None:
+            raise FileNotFoundError(f"--judge {name}: no such folder")
+        model, _ = load_segmenter(folder, JUDGE_KIND)
+        return cls(model, checkpoint_info(name))
+
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
+        """Score the lesion ``lesion_mask`` (D, H, W) of the CT ``ct_hu`` (D, H, W, HU; voxels ``spacing`` mm).
+
+        Returns ``{"fraction", "mean_probability"}``, both in [0, 1]; ValueError for an empty mask.
+        """
+        if not lesion_mask.any():
+            raise ValueError("judge: the lesion mask is empty")
+        config = self.model.config
+        ratio = [s / t for s, t in zip(spacing, config.spacing)]
+        margin = [config.context + 1] + [int(np.ceil(INPLANE_CONTEXT / r)) for r in ratio[1:]]
+        box = lesion_box(lesion_mask, margin)
+        unit, lesion = config.hu_window.to_unit(ct_hu[box]), lesion_mask[box]
+        if not same_spacing(spacing, config.spacing):
+            shape = shape_at(unit.shape, spacing, config.spacing)
+            unit, weights = resample(unit, shape), resample(lesion, shape)
+            lesion = weights >= min(0.5, float(weights.max()))
+        rows = np.flatnonzero(lesion.any(axis=(1, 2)))
+        probability = predict_slices(self.model, unit, rows)[lesion[rows]]
+        return {"fraction": float((probability > PROBABILITY_CUT).mean()),
+                "mean_probability": float(probability.mean())}
+
+
+def judge_volumes(patches, config: SegmenterConfig) -> list[SegVolume]:
+    """Lesion-crop patches (``projdiff.data.lesion_crops.LesionPatch``) as segmenter training volumes."""
+    return [SegVolume(config.hu_window.to_unit(p.hu), p.lesion, p.organ) for p in patches]
+
+
+def evaluate_judge(model: SliceSegmenter, volumes: Sequence[SegVolume]) -> dict:
+    """On held-out real lesions: mean ``fraction`` over lesions and the share of organ voxels (outside
+    lesions, within the patches) predicted as tumor."""
+    fractions, false_positive = [], []
+    for volume in volumes:
+        probability = predict_slices(model, volume.unit)
+        fractions.append(float((probability[volume.tumor] > PROBABILITY_CUT).mean()))
+        false_positive.append(float((probability[volume.organ & ~volume.tumor] > PROBABILITY_CUT).mean()))
+    return {"lesions": len(volumes), "mean_fraction_real_lesions": float(np.mean(fractions)),
+            "organ_false_positive_rate": float(np.mean(false_positive))}
+
+
+def train_judge(data: str | Path, out: str | Path, steps: int, batch_size: int = 32, learning_rate: float = 1e-3,
+                seed: int = 0, config: SegmenterConfig | None = None, progress: bool = True) -> dict:
+    """Train a judge on the training split of the lesion-crop cache ``data``; save it to ``out``.
+
+    The config's spacing and window default to the cache's. Returns the saved ``info`` (training
+    time, seconds per step, validation figures on the validation split).
+    """
+    from projdiff.data.lesion_crops import LesionCropSpec, load_patches, read_manifest
+
+    spec = LesionCropSpec.from_dict(read_manifest(data)["spec"])
+    config = config or SegmenterConfig(window=spec.window, spacing=spec.spacing)
+    model = make_segmenter(config, seed)
+    train = SlicePatches(judge_volumes(load_patches(data, "train"), config), config, seed=seed)
+    info = {"data": str(data), "seed": seed, "learning_rate": learning_rate,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            **train_segmenter(model, train, steps, batch_size, learning_rate, progress)}
+    held = load_patches(data, "validation")
+    if held:
+        info["validation"] = evaluate_judge(model, judge_volumes(held, config))
+    save_segmenter(out, model, JUDGE_KIND, info)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the tumor judge on the lesion-crop cache.")
+    parser.add_argument("--data", default="runs/data/lesions", help="lesion-crop cache (projdiff.data.lesion_crops)")
+    parser.add_argument("--out", required=True, help="output folder (segmenter.json + model.safetensors)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    info = train_judge(args.data, args.out, args.steps, args.batch_size, args.lr, args.seed)
+    print(f"saved {args.out}: {info['steps']} steps, {info['seconds_per_step']} s/step, "
+          f"validation {info.get('validation')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

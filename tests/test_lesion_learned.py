@@ -1,0 +1,283 @@
+"""The learned tumor parts: lesion-crop data, the lesion prior recipe, the ProjDiff backend, the judge,
+the retry/drop policy, the CLI and the benchmark's --quick, with tiny random models on small phantoms.
+
+The tiny models are random (or trained for a few steps), so these tests check plumbing, shapes,
+exactness and determinism, never the quality of the lesions or of the judge.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+import projdiff
+from projdiff.cli import main
+from projdiff.data.lesion_crops import LesionCrops, LesionCropSpec, build_cache, load_patches, make_lesion_phantom
+from projdiff.data.phantom import make_phantom
+from projdiff.tasks import projdiff_lesion
+from projdiff.tasks.ct.hu import to_int16
+from projdiff.tasks.ct.labels import DEFAULT_LABELS
+from projdiff.tasks.ct.nifti import write_nifti
+from projdiff.tasks.lesion_backend import LesionSynthesizer
+from projdiff.tasks.model_files import folder_sha256
+from projdiff.tasks.projdiff_lesion import ProjDiffLesion, stack_starts
+from projdiff.tasks.seg_metrics import slice_jumps
+from projdiff.tasks.segmenter import SegmenterConfig, load_segmenter, predict_slices
+from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_tumors
+from projdiff.tasks.tumor_judge import JUDGE_KIND, TumorJudge, train_judge
+from projdiff.training import PRESETS, Recipe, TrainConfig, build_data, build_model, train
+from projdiff.training.presets import recipe_metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+SPACING = (5.0, 4.0, 4.0)
+SPEC = LesionCropSpec(slices=4, size=16, context=8, spacing=SPACING, phantom_shape=(24, 64, 64))
+TUMOR = DEFAULT_LABELS.tumor_code
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lesion-cache")
+    build_cache(root, SPEC, {"train": 2, "validation": 1}, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def lesion_prior_dir(cache, tmp_path_factory):
+    """A tiny conditional lesion prior trained 3 steps on the cache (the preset's code path)."""
+    recipe = Recipe(model="tiny", data=f"lesions:{cache}", image_size=SPEC.size, channels=SPEC.slices,
+                    condition_channels=SPEC.condition_channels, batch_size=4)
+    unet, scheduler = build_model(recipe, seed=0)
+    data, validation, _ = build_data(recipe, seed=0)
+    out = tmp_path_factory.mktemp("priors") / "lesion"
+    train(unet, scheduler, data, out, TrainConfig(steps=3, batch_size=4, checkpoint_every=3, warmup_steps=1),
+          validation=validation[:4], metadata=recipe_metadata(recipe), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def backend(lesion_prior_dir):
+    return ProjDiffLesion.load(str(lesion_prior_dir), steps=1)
+
+
+@pytest.fixture(scope="module")
+def judge_dir(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("judges") / "judge"
+    train_judge(cache, out, steps=2, batch_size=4, config=SegmenterConfig(widths=(8, 8, 8), patch=16, spacing=SPACING),
+                progress=False)
+    return out
+
+
+def test_lesion_crop_items(cache):
+    patches = load_patches(cache, "train")
+    assert patches and all(p.lesion.any() and not (p.lesion & ~p.organ).any() for p in patches)
+    data = LesionCrops(patches, SPEC, seed=0)
+    item = data[3]
+    assert item.shape == (3 * SPEC.slices, SPEC.size, SPEC.size) and item.dtype == torch.float32
+    image, lesion, organ = item[:4], item[4:8], item[8:]
+    assert image.min() >= -1 and image.max() <= 1
+    assert set(lesion.unique().tolist()) <= {0.0, 1.0} and lesion.sum() > 0 and (lesion <= organ).all()
+    assert torch.equal(data[3], LesionCrops(patches, SPEC, seed=0)[3])                  # (seed, epoch, index)
+    data.set_epoch(1)
+    assert not torch.equal(data[3], item)
+    again = make_lesion_phantom(1, SPEC)
+    assert np.array_equal(again.case.ct.array, make_lesion_phantom(1, SPEC).case.ct.array)
+    assert build_cache(cache, SPEC, {"train": 2}, progress=False)["counts"] == {"train": 2, "validation": 1}
+    with pytest.raises(ValueError, match="built with other lesion-crop settings"):
+        build_cache(cache, dataclasses.replace(SPEC, slices=8), progress=False)
+
+
+def test_lesion_preset_and_prior(lesion_prior_dir):
+    recipe = PRESETS["lesions"]
+    unet, _ = build_model(recipe)
+    assert (unet.config.in_channels, unet.config.out_channels) == (24, 8)
+    assert 1_000_000 <= sum(p.numel() for p in unet.parameters()) <= 2_000_000
+    prior = projdiff.load_prior(lesion_prior_dir)
+    assert prior.condition_channels == 8 and prior.shape == (4, None, None)
+    assert prior.metadata["kind"] == "lesion" and prior.metadata["spacing_mm"] == list(SPACING)
+    bound = prior.with_condition(torch.zeros(1, 8, 16, 16))
+    assert bound.denoise(torch.zeros(2, 4, 16, 16), torch.ones(2)).shape == (2, 4, 16, 16)
+
+
+def test_backend_rejects_other_priors(tiny_prior_dir):
+    with pytest.raises(ValueError, match="not a lesion prior"):
+        ProjDiffLesion.load(str(tiny_prior_dir))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), base=st.floats(-100, 200), organ_cut=st.integers(3, 9),
+       spacing=st.sampled_from([SPACING, (2.5, 3.0, 3.0)]))
+def test_projdiff_backend_changes_only_organ_near_lesion(backend, seed, base, organ_cut, spacing):
+    rng = np.random.default_rng(seed)
+    ct = (base + 20 * rng.standard_normal((14, 18, 18))).astype(np.float32)
+    ct[:, :, :2] = -1000.0
+    organ = np.zeros(ct.shape, bool)
+    organ[2:12, 2:16, organ_cut:17] = True
+    lesion = np.zeros(ct.shape, bool)
+    lesion[5:9, 6:11, 8:13] = True
+    lesion &= organ
+    learned = dataclasses.replace(backend, spacing=spacing)
+    assert isinstance(learned, LesionSynthesizer)
+    out = learned.synthesize(ct.copy(), lesion, organ, np.random.default_rng(seed))
+    assert np.array_equal(out, learned.synthesize(ct.copy(), lesion, organ, np.random.default_rng(seed)))
+    near = ndimage.distance_transform_edt(~lesion, sampling=spacing) <= learned.margin_mm + 1e-6
+    assert np.array_equal(out[~(organ & near)], ct[~(organ & near)])
+    assert out.dtype == np.float32 and np.isfinite(out).all() and out.min() >= -1024 and out.max() <= 3071
+    assert not np.array_equal(out[lesion], ct[lesion])
+
+
+def test_stack_starts():
+    assert stack_starts(3, 6, 20, 8, 4) == [1]                               # fits: one centred window
+    assert stack_starts(2, 15, 20, 8, 4) == [1, 5, 9]
+    for first, last, depth, slices, overlap in [(0, 19, 20, 8, 4), (5, 40, 50, 4, 1), (0, 9, 12, 4, 3)]:
+        starts = stack_starts(first, last, depth, slices, overlap)
+        assert starts[0] <= max(first - 1, 0) and starts[-1] + slices >= min(last + 2, depth)
+        assert all(b - a <= slices - overlap for a, b in zip(starts, starts[1:]))
+
+
+def test_tall_lesion_uses_overlapping_stacks(backend, monkeypatch):
+    """S = 4 slices; a 10-slice lesion needs several windows, each observing what earlier ones drew."""
+    calls = []
+    solve = projdiff.solve
+
+    def spy(operator, prior, y, **kwargs):
+        calls.append(operator.mask.clone())
+        return solve(operator, prior, y, **kwargs)
+
+    monkeypatch.setattr(projdiff_lesion.projdiff, "solve", spy)
+    ct = (60.0 + np.random.default_rng(0).normal(0, 10, (16, 20, 20))).astype(np.float32)
+    organ = np.zeros(ct.shape, bool)
+    organ[1:15, 2:18, 2:18] = True
+    lesion = np.zeros(ct.shape, bool)
+    lesion[3:13, 7:13, 7:13] = True
+    out = backend.synthesize(ct, lesion, organ, np.random.default_rng(1))
+    assert len(calls) >= 3
+    starts = stack_starts(3, 12, 16, 4, backend.overlap)       # redrawn = the lesion's slices (margin 3 mm < voxels)
+    assert len(calls) == len(starts)
+    for k in range(1, len(starts)):
+        shared = starts[k - 1] + 4 - starts[k]
+        assert shared >= backend.overlap and bool(calls[k][:shared].all())  # earlier slices are observed
+    assert not np.array_equal(out[lesion], ct[lesion])
+
+
+def test_slice_jumps():
+    ct = np.zeros((6, 8, 8))
+    ct[::2] = 100.0                                                         # alternating slices
+    mask = np.zeros(ct.shape, bool)
+    mask[1:5, 2:6, 2:6] = True
+    jumps = slice_jumps(ct, mask)
+    assert jumps["through_plane_hu"] == 100.0 and jumps["in_plane_hu"] == 0.0 and np.isnan(jumps["ratio"])
+    assert np.isnan(slice_jumps(ct, np.zeros(ct.shape, bool))["through_plane_hu"])
+
+
+def test_judge_round_trip_and_scores(judge_dir):
+    """Plumbing only: a 2-step judge has no skill; scores are shares in [0, 1] and reproducible."""
+    judge = TumorJudge.load(judge_dir)
+    model, info = load_segmenter(judge_dir, JUDGE_KIND)
+    unit = np.random.default_rng(0).random((5, 20, 24)).astype(np.float32)
+    assert np.array_equal(predict_slices(judge.model, unit), predict_slices(model, unit))
+    assert info["steps"] == 2 and "validation" in info and judge.checkpoint["sha256"] == folder_sha256(judge_dir)
+    real = make_lesion_phantom(3, SPEC)
+    lesion_mask = real.lesions[0][1].placement.mask
+    on_lesion = judge.score(real.case.ct.array, lesion_mask, SPACING)
+    untouched = judge.score(make_phantom(SPEC.phantom_shape, SPACING, seed=3).ct.array, lesion_mask, SPACING)
+    for score in (on_lesion, untouched):
+        assert set(score) == {"fraction", "mean_probability"} and 0 <= score["fraction"] <= 1
+    assert judge.score(real.case.ct.array, lesion_mask, SPACING) == on_lesion
+    assert 0 <= judge.score(real.case.ct.array, lesion_mask, (2.5, 2.0, 2.0))["fraction"] <= 1   # resampled
+    with pytest.raises(ValueError, match="empty"):
+        judge.score(real.case.ct.array, np.zeros_like(lesion_mask), SPACING)
+    with pytest.raises(ValueError, match="holds a 'tumor-judge' model, expected 'other'"):
+        load_segmenter(judge_dir, "other")
+
+
+class StubJudge:
+    def __init__(self, fraction):
+        self.fraction, self.checkpoint, self.calls = fraction, {"source": "stub", "sha256": None}, 0
+
+    def score(self, ct_hu, lesion_mask, spacing):
+        self.calls += 1
+        return {"fraction": self.fraction, "mean_probability": self.fraction}
+
+
+def phantom_case():
+    return make_phantom(SPEC.phantom_shape, SPACING, seed=11)
+
+
+def test_rejecting_judge_drops_every_lesion(backend):
+    case = phantom_case()
+    judge = StubJudge(0.0)
+    result = synthesize_tumors(case, "liver", 2, (6.0, 10.0), backend, seed=2, quality=QualityFilter(judge, 0.5, 3))
+    assert np.array_equal(result.ct_hu, case.ct.array) and np.array_equal(result.labels, case.labels)
+    assert judge.calls == 8 and all(not les.accepted and len(les.scores) == 4 for les in result.lesions)
+    assert len({s["appearance_seed"] for s in result.lesions[0].scores}) == 4
+    summary = acceptance_summary([("liver", les.placement.size_class, les.accepted, len(les.scores))
+                                  for les in result.lesions])
+    assert summary["all"] == {"lesions": 2, "accepted": 0, "attempts": 8, "rate": 0.0, "pass_rate": 0.0}
+    passing = synthesize_tumors(case, "liver", 2, (6.0, 10.0), backend, seed=2, quality=QualityFilter(StubJudge(1.0)))
+    plain = synthesize_tumors(case, "liver", 2, (6.0, 10.0), backend, seed=2)
+    assert np.array_equal(passing.ct_hu, plain.ct_hu) and (passing.labels == TUMOR).any()
+    assert all(les.accepted and len(les.scores) == 1 for les in passing.lesions)
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory):
+    phantom = make_phantom(SPEC.phantom_shape, SPACING, seed=7, axcodes=("L", "P", "S"))
+    folder = tmp_path_factory.mktemp("cases") / "PHANTOM_0007"
+    write_nifti(folder / "ct.nii.gz", to_int16(phantom.ct.array), phantom.ct.grid)
+    write_nifti(folder / "segmentations" / "liver.nii.gz", phantom.labels == DEFAULT_LABELS.code("liver"),
+                phantom.ct.grid, np.uint8)
+    return folder
+
+
+def run(args, capsys):
+    code = main(["tumor"] + [str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["--ct", case_dir, "--count", 2, "--size", "6-10mm", "--backend", "projdiff", "--prior", lesion_prior_dir,
+            "--steps", 1, "--judge", judge_dir, "--threshold", 0.0, "--retries", 1, "--out", out]
+    code, stdout, err = run(args, capsys)
+    assert code == 0, err
+    assert "accepted after 1 attempt(s)" in stdout
+    sidecar = json.loads((out / "PHANTOM_0007_lesion1.json").read_text())
+    assert sidecar["backend"] == "projdiff" and sidecar["accepted"] is True and sidecar["threshold"] == 0.0
+    assert sidecar["prior_checkpoint"]["sha256"] == folder_sha256(lesion_prior_dir)
+    assert sidecar["judge"]["sha256"] == folder_sha256(judge_dir) and len(sidecar["scores"]) == 1
+    summary = json.loads((out / "PHANTOM_0007_summary.json").read_text())
+    assert summary["acceptance"]["all"]["lesions"] == 2 and summary["acceptance"]["organs"]["liver"]["size_classes"]
+    first = (out / "PHANTOM_0007_ct.nii.gz").read_bytes()
+    code, _, err = run(args + ["--overwrite"], capsys)
+    assert code == 0, err
+    assert (out / "PHANTOM_0007_ct.nii.gz").read_bytes() == first                              # deterministic
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--prior", "x"], "--prior: only with --backend projdiff"),
+    (["--threshold", "0.3"], "--threshold: only with --judge"),
+    (["--judge", "missing-judge"], "--judge missing-judge: no such folder"),
+    (["--backend", "projdiff", "--prior", "bundled:nothing"], "no bundled prior 'nothing'"),
+])
+def test_tumor_cli_learned_option_errors(case_dir, tmp_path, capsys, extra, message):
+    code, _, err = run(["--ct", case_dir, "--out", tmp_path / "out", "--quiet"] + extra, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_tumor_benchmark_quick(lesion_prior_dir, judge_dir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "benchmarks/tumor.py", "--quick", "--prior", str(lesion_prior_dir),
+                           "--judge", str(judge_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "|---|" in done.stdout and "projdiff + judge" in done.stdout and "handcrafted" in done.stdout
