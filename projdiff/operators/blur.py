@@ -94,13 +94,23 @@ class Blur(LinearOperator):
         check_trailing(y, self.input_shape, "y")
         return torch.fft.ifft2(self._k_hat(y).conj() * torch.fft.fft2(y)).real
 
+    def _inverse(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``1 / K_hat`` on the kept modes (0 elsewhere) and the kept-mode mask."""
+        k_hat = self._k_hat(like)
+        kept = self._kept(k_hat)
+        return torch.where(kept, 1 / torch.where(kept, k_hat, torch.ones_like(k_hat)), torch.zeros_like(k_hat)), kept
+
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
         """Division by ``K_hat`` on the kept modes, zero on the truncated ones."""
         check_trailing(y, self.input_shape, "y")
-        k_hat = self._k_hat(y)
-        kept = self._kept(k_hat)
-        inverse = torch.where(kept, 1 / torch.where(kept, k_hat, torch.ones_like(k_hat)), torch.zeros_like(k_hat))
+        inverse, _ = self._inverse(y)
         return torch.fft.ifft2(inverse * torch.fft.fft2(y)).real
+
+    def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``x + A^+ (y - A x)`` with three FFTs: kept modes from ``y``, the others from ``x``."""
+        check_trailing(x, self.input_shape, "x")
+        inverse, kept = self._inverse(x)
+        return torch.fft.ifft2(torch.where(kept, inverse * torch.fft.fft2(y), torch.fft.fft2(x))).real
 
     def gram_solve(self, v: torch.Tensor, shift: float) -> torch.Tensor:
         """``(A A^T + shift I)^-1 v`` in the Fourier domain (truncated modes count as zero)."""
