@@ -36,6 +36,7 @@ from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_t
 from projdiff.tasks.tumor_judge import JUDGE_KIND, TumorJudge, train_judge
 from projdiff.training import PRESETS, Recipe, TrainConfig, build_data, build_model, train
 from projdiff.training.presets import recipe_metadata
+from ct_cases import small_case
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACING = (5.0, 4.0, 4.0)
@@ -116,14 +117,7 @@ def test_backend_rejects_other_priors(tiny_prior_dir):
 @given(seed=st.integers(0, 2 ** 32 - 1), base=st.floats(-100, 200), organ_cut=st.integers(3, 9),
        spacing=st.sampled_from([SPACING, (2.5, 3.0, 3.0)]))
 def test_projdiff_backend_changes_only_organ_near_lesion(backend, seed, base, organ_cut, spacing):
-    rng = np.random.default_rng(seed)
-    ct = (base + 20 * rng.standard_normal((14, 18, 18))).astype(np.float32)
-    ct[:, :, :2] = -1000.0
-    organ = np.zeros(ct.shape, bool)
-    organ[2:12, 2:16, organ_cut:17] = True
-    lesion = np.zeros(ct.shape, bool)
-    lesion[5:9, 6:11, 8:13] = True
-    lesion &= organ
+    ct, organ, lesion = small_case(seed, base, organ_cut)
     learned = dataclasses.replace(backend, spacing=spacing)
     assert isinstance(learned, LesionSynthesizer)
     out = learned.synthesize(ct.copy(), lesion, organ, np.random.default_rng(seed))

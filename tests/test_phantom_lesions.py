@@ -14,6 +14,7 @@ from projdiff.tasks.handcrafted_lesion import HandcraftedLesion
 from projdiff.tasks.lesion_backend import LesionSynthesizer, lesion_box
 from projdiff.tasks.lesion_masks import parse_size, sample_lesion_masks, size_class_of
 from projdiff.tasks.seg_metrics import case_metrics, dice, lesion_sensitivity, surface_dice
+from ct_cases import small_case
 
 SHAPE, SPACING = (32, 64, 64), (5.0, 4.5, 4.5)
 
@@ -114,14 +115,7 @@ def test_lesion_placement_falls_back_then_fails():
 @given(seed=st.integers(0, 2 ** 32 - 1), contrast=st.sampled_from(["hypo", "hyper"]),
        base=st.floats(-100, 200), organ_cut=st.integers(3, 9))
 def test_handcrafted_changes_only_organ_near_lesion(seed, contrast, base, organ_cut):
-    rng = np.random.default_rng(seed)
-    ct = (base + 20 * rng.standard_normal((14, 18, 18))).astype(np.float32)
-    ct[:, :, :2] = -1000.0
-    organ = np.zeros(ct.shape, bool)
-    organ[2:12, 2:16, organ_cut:17] = True
-    lesion = np.zeros(ct.shape, bool)
-    lesion[5:9, 6:11, 8:13] = True
-    lesion &= organ
+    ct, organ, lesion = small_case(seed, base, organ_cut)
     backend = HandcraftedLesion(contrast=contrast)
     assert isinstance(backend, LesionSynthesizer)
     out = backend.synthesize(ct.copy(), lesion, organ, np.random.default_rng(seed))
