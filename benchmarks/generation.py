@@ -74,15 +74,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="runs/data/chorales-8k")
     parser.add_argument("--prior", default="bundled:chorales")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, help="noise levels (default: the prior's recommended sampler)")
+    parser.add_argument("--seconds", type=float, help="use the first SECONDS of every test chorale (default: all)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     tracks, rate = load_tracks(Path(args.data) / "test", STEMS)
     if args.quick:
         tracks = [t[:, : 3 * rate] for t in tracks[:2]]
+    if args.seconds:
+        tracks = [t[:, : int(args.seconds * rate)] for t in tracks]
     steps = 3 if args.quick else args.steps
     audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
+    sampler = audio_prior.describe_sampler(steps)
     rows = {name: {stem: [] for stem in STEMS[1:]} for name in
             ("projdiff (given: its soprano)", "projdiff (given: another chorale's soprano)",
              "true stem of another chorale")}
@@ -111,7 +115,8 @@ def main() -> None:
         out.append([name] + cells)
         print(out[-1], flush=True)
     headers = ["method"] + [f"{s} {fig}" for s in STEMS[1:] for fig in ("timbre dB", "chroma fit")]
-    body = (f"{len(tracks)} test chorales of `{args.data}`, soprano given, {steps} steps, prior `{args.prior}`. "
+    length = f"the first {args.seconds:g} s of each" if args.seconds else "whole tracks"
+    body = (f"{len(tracks)} test chorales of `{args.data}` ({length}), soprano given, {sampler}, prior `{args.prior}`. "
             "Timbre: long-term spectrum distance to the true stem in dB (lower is better); chroma fit: mean "
             "frame-wise chroma cosine similarity with the true stem (higher is better).\n\n" + table(headers, out))
     emit(args.write, "generation", "Partial generation of chorale stems (audio issue)", body)

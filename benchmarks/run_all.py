@@ -1,4 +1,4 @@
-"""Regenerate every section of benchmarks/RESULTS.md: conformance, restoration, peers and speed, in sequence.
+"""Regenerate the engine, restoration, peers and scale-out sections of benchmarks/RESULTS.md, in sequence.
 
     python benchmarks/run_all.py                          # bundled prior, torch's thread count
     python benchmarks/run_all.py --prior DIR --threads 1  # another prior; one thread per process
@@ -7,6 +7,8 @@
 Each script runs with ``--write`` in its own process, so every section carries the command, commit
 and machine that produced it (``_results.write_section``); the first failure stops the sequence.
 ``--threads`` sets ``OMP_NUM_THREADS`` for the scripts. ``make benchmarks`` calls this script.
+The audio and tumor sections need data and priors built first; their scripts
+(``separation.py``, ``generation.py``, ``tumor.py``) name their own commands.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 def commands(prior: str) -> list[list[str]]:
     """The scripts and their arguments, in the order they run."""
     return [["conformance.py", "--write"], ["restoration.py", "--write", "--prior", prior],
-            ["peers.py", "--write", "--prior", prior], ["speed.py", "--write", "--prior", prior]]
+            ["peers.py", "--write", "--prior", prior], ["speed.py", "--write", "--prior", prior], ["load.py", "--write"]]
 
 
 def main() -> None:

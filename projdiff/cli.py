@@ -345,10 +345,12 @@ def _cmd_tumor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_solver_options(p: argparse.ArgumentParser, default_prior: str = "bundled:fashion-mnist-32") -> None:
+def _add_solver_options(p: argparse.ArgumentParser, default_prior: str = "bundled:fashion-mnist-32",
+                        default_steps: int | None = 100) -> None:
     p.add_argument("--prior", default=default_prior, help=f"bundled:NAME, a diffusers folder or a hub id "
                    f"(default {default_prior})")
-    p.add_argument("--steps", type=_positive(int), default=100, help="noise levels (default 100)")
+    p.add_argument("--steps", type=_positive(int), default=default_steps,
+                   help=f"noise levels (default {default_steps or 'the prior recommendation, else 100'})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -406,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma-y", type=float, default=0.0, help="noise level of the mixture (waveform units)")
     p.add_argument("--references", help="folder with the true <stem>.wav files, for SI-SDR metrics")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    _add_solver_options(p, default_prior="bundled:chorales")
+    _add_solver_options(p, default_prior="bundled:chorales", default_steps=None)
     p.set_defaults(func=_cmd_separate)
 
     p = sub.add_parser("generate", help="generate missing stems that fit the given ones", formatter_class=raw,
@@ -415,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="generated", help="output folder (default generated)")
     p.add_argument("--restricted-encoding", action="store_true", help="reuse the initial noise (ProjDiff option)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    _add_solver_options(p, default_prior="bundled:chorales")
+    _add_solver_options(p, default_prior="bundled:chorales", default_steps=None)
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("data", help="build training data: 'chorales' renders Bach chorales voice by voice",

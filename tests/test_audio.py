@@ -129,3 +129,26 @@ def test_chorale_builder_renders_isolated_stems_that_sum_to_the_mixture(tmp_path
     assert rate == 8000 and all(float(np.sqrt((s**2).mean())) > 1e-3 for s in stems)
     np.testing.assert_allclose(sum(stems), mixture, atol=1e-6)
     assert build_chorales(tmp_path, count=1, sample_rate=8000, progress=False) == manifest  # cached
+
+
+def test_bundled_chorales_prior_separates_a_held_out_excerpt():
+    """Six seconds of test chorale 31 (BWV 386, never seen in training), rendered here with fluidsynth.
+
+    With its recommended sampler, the bundled prior's estimate of every stem is closer (SI-SDR) to the
+    true stem than the mixture is.
+    """
+    from projdiff.data.chorales import FLUID_R3, render_chorale
+    from projdiff.priors.loading import BUNDLED_DIR
+
+    card = (BUNDLED_DIR / "chorales" / "README.md").read_text()
+    assert "projdiff train --preset chorales" in card and "Held-out denoising loss" in card
+    audio_prior = AudioPrior.of(projdiff.load_prior("bundled:chorales"))
+    assert audio_prior.stems == STEMS and audio_prior.sampler
+    rendered = render_chorale("bach/bwv386", audio_prior.sample_rate, FLUID_R3)
+    start, rate = 2 * audio_prior.sample_rate, audio_prior.sample_rate
+    stems = torch.stack([torch.from_numpy(rendered[s][start : start + 6 * rate]) for s in STEMS]).double()
+    mixture = stems.sum(0)
+    estimate = separate(mixture[None].float(), rate, audio_prior, seed=0)[0].double()
+    for k, name in enumerate(STEMS):
+        gain = float(si_sdr(estimate[k], stems[k]) - si_sdr(mixture, stems[k]))
+        assert gain > 1.0, f"{name}: SI-SDR improvement {gain:.2f} dB"

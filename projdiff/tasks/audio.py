@@ -14,15 +14,20 @@ waveform / scale; the conversion is done once, by ``AffinePrior``).
   input's rate.
 - Stereo: each channel is separated on its own (channels become batch items, with their own seeds)
   and the stems are written with the input's channels.
+- Sampler settings: a prior may recommend its own (``projdiff.json`` metadata ``"sampler"``: steps,
+  the noise range in waveform units, and ProjDiff options, chosen on validation data, see the prior's
+  model card); they are the defaults of ``separate`` and ``generate`` and every explicit argument
+  wins. Without a recommendation the engine's defaults apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 import projdiff
+from projdiff.engine.schedules import karras_sigmas
 from projdiff.operators import SourceMask, SumOfSources
 from projdiff.priors import AffinePrior
 
@@ -36,6 +41,7 @@ class AudioPrior:
     stems: tuple[str, ...]
     segment: int
     waveform_scale: float
+    sampler: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, prior) -> "AudioPrior":
@@ -43,10 +49,35 @@ class AudioPrior:
         if meta.get("kind") != "audio":
             raise ValueError("prior: not an audio stem prior (its projdiff.json metadata has no kind = audio)")
         return cls(prior, int(meta["sample_rate"]), tuple(meta["stems"]), int(meta["segment"]),
-                   float(meta["waveform_scale"]))
+                   float(meta["waveform_scale"]), dict(meta.get("sampler", {})))
 
     def waveform_prior(self) -> AffinePrior:
         return AffinePrior(self.prior, scale=self.waveform_scale)
+
+    def solve_settings(self, steps: int | None, options: dict) -> tuple[int, dict]:
+        """``(steps, options)`` for ``projdiff.solve``: the prior's recommended sampler, then ``options``.
+
+        The recommendation (metadata ``"sampler"``) may hold ``steps``, ``sigma_max`` and ``sigma_min``
+        (waveform units; a Karras schedule between them) and any ProjDiff option (``step_size``,
+        ``inner_steps``, ``momentum``, ...). ``steps=None`` takes the recommended count (else 100).
+        """
+        recommended = dict(self.sampler)
+        steps = int(steps or recommended.pop("steps", 100))
+        recommended.pop("steps", None)
+        low, high = recommended.pop("sigma_min", None), recommended.pop("sigma_max", None)
+        if low is not None and high is not None and "sigmas" not in options:
+            recommended["sigmas"] = karras_sigmas(steps, float(low), float(high))
+        return steps, {**recommended, **options}
+
+    def describe_sampler(self, steps: int | None = None, **options) -> str:
+        """One line naming the settings ``solve_settings`` gives, e.g. for reports."""
+        steps, settings = self.solve_settings(steps, options)
+        sigmas = settings.pop("sigmas", None)
+        parts = [f"{steps} steps"]
+        if sigmas is not None:
+            parts.append(f"sigma {float(sigmas[0]):g} -> {float(sigmas[-1]):g} (waveform units)")
+        parts += [f"{key} {value}" for key, value in sorted(settings.items())]
+        return ", ".join(parts)
 
 
 def resample(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
@@ -97,7 +128,7 @@ def _overlap_add(pieces: torch.Tensor, starts: list[int], n: int, overlap: int) 
 
 
 def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma_y: float = 0.0,
-             steps: int = 100, seed: int = 0, overlap: float = 0.25, progress: bool = False,
+             steps: int | None = None, seed: int = 0, overlap: float = 0.25, progress: bool = False,
              **options) -> torch.Tensor:
     """Separate a mixture into the prior's stems.
 
@@ -109,6 +140,8 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
     audio_prior : AudioPrior
     sigma_y : float, default 0
         Noise on the mixture, waveform units at the prior's rate.
+    steps : int, optional
+        Noise levels; default: the prior's recommendation (``AudioPrior.solve_settings``), else 100.
     overlap : float, default 0.25
         Fraction of a segment shared by neighbouring segments.
 
@@ -123,13 +156,14 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
     chunks, starts, n = _split(x, seg, seg - lap)                     # (C, S, L)
     c, s = chunks.shape[:2]
     op = SumOfSources((k, seg))
+    steps, options = ap.solve_settings(steps, options)
     result = projdiff.solve(op, ap.waveform_prior(), chunks.reshape(c * s, seg), sigma_y=sigma_y, steps=steps,
                             seed=seed, progress=progress, **options)
     stems = _overlap_add(result.x.reshape(c, s, k, seg), starts, n, lap)
     return resample(stems, ap.sample_rate, rate)
 
 
-def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior, *, steps: int = 100,
+def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior, *, steps: int | None = None,
              seed: int = 0, overlap: float = 0.25, progress: bool = False, **options) -> torch.Tensor:
     """Generate the missing stems so that they fit the given ones.
 
@@ -137,6 +171,8 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
     ----------
     given : dict stem name -> tensor of shape (C, N)
         At least one stem of the prior, all with the same shape, at ``rate`` Hz.
+    steps : int, optional
+        Noise levels; default: the prior's recommendation, else 100.
 
     Returns
     -------
@@ -158,6 +194,7 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
     chunks, starts, n = _split(stack, seg, seg - lap)                 # (C, S, G, L)
     s = chunks.shape[1]
     op = SourceMask(index, (len(ap.stems), seg))
+    steps, options = ap.solve_settings(steps, options)
     result = projdiff.solve(op, ap.waveform_prior(), chunks.reshape(c * s, g, seg), steps=steps, seed=seed,
                             progress=progress, **options)
     stems = _overlap_add(result.x.reshape(c, s, len(ap.stems), seg), starts, n, lap)

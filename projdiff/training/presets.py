@@ -72,6 +72,12 @@ class Recipe:
 
 
 WAVEFORM_SCALE = 0.25  # audio model data = waveform / 0.25: stems peak below 0.2, RMS about 0.05
+# Recommended sampler of the chorale prior (metadata "sampler", read by projdiff.tasks.audio), chosen
+# by SI-SDRi on 4 validation chorales with the 3400-step prior (model card of bundled:chorales): the
+# noise range in waveform units (stems have RMS ~0.05, so 0.25 already hides them), 8 inner ProjDiff
+# iterations with a small step and momentum. It beat the engine defaults by ~2.9 dB there.
+CHORALES_SAMPLER = {"steps": 30, "sigma_max": 0.25, "sigma_min": 0.0025, "inner_steps": 8, "step_size": 0.2,
+                    "momentum": 0.5}
 
 PRESETS: dict[str, Recipe] = {
     "fashion-mnist-32": Recipe(),
@@ -193,7 +199,7 @@ def recipe_metadata(recipe: Recipe) -> dict:
     root = Path(recipe.data.partition(":")[2])
     settings = json.loads((root / "manifest.json").read_text())["settings"]
     return {"kind": "audio", "sample_rate": settings["sample_rate"], "stems": list(STEMS),
-            "waveform_scale": WAVEFORM_SCALE, "segment": recipe.image_size}
+            "waveform_scale": WAVEFORM_SCALE, "segment": recipe.image_size, "sampler": dict(CHORALES_SAMPLER)}
 
 
 def build_model(recipe: Recipe, seed: int = 0):
@@ -236,7 +242,7 @@ are the EMA (decay {cfg['ema_decay']}) of the training weights.
 - Command: `{command}`
 - Steps: {summary['step']} at global batch {cfg['batch_size']}; AdamW, learning rate {cfg['learning_rate']} after {cfg['warmup_steps']} warm-up steps; seed {cfg['seed']}
 - Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) on {platform.machine()}, torch {torch.__version__}, Python {sys.version.split()[0]}
-- Held-out denoising loss (EMA weights; MSE of the epsilon prediction at uniform random time steps with fixed noise, on the held-out images): {summary['heldout_loss']:.5f}
+- Held-out denoising loss (EMA weights; MSE of the epsilon prediction at uniform random time steps with fixed noise, on the held-out data above): {summary['heldout_loss']:.5f}
 
 ## Use
 ```python
