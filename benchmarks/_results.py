@@ -41,10 +41,14 @@ def commit() -> str:
         return "unknown"
 
 
+COMMIT_AT_START = commit()  # the code that ran: taken when the benchmark starts, not when it writes
+
+
 def stamp() -> str:
+    """Command, commit (as it was when the script started), machine and date of a section."""
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"Command: `{command}`  \nCommit: {commit()}  \nMachine: {machine()}  \nDate: {date}\n"
+    return f"Command: `{command}`  \nCommit: {COMMIT_AT_START}  \nMachine: {machine()}  \nDate: {date}\n"
 
 
 def write_section(name: str, title: str, body: str) -> None:
