@@ -297,9 +297,12 @@ def _tumor_options(args: argparse.Namespace) -> None:
             if value is not None:
                 raise ValueError(f"{flag}: only with --backend projdiff")
     if args.judge is None:
-        for flag, value in (("--threshold", args.threshold), ("--retries", args.retries)):
+        for flag, value in (("--threshold", args.threshold), ("--retries", args.retries),
+                            ("--discriminator", args.discriminator)):
             if value is not None:
                 raise ValueError(f"{flag}: only with --judge")
+    if args.discriminator is None and args.realism_threshold is not None:
+        raise ValueError("--realism-threshold: only with --discriminator")
 
 
 def _cmd_tumor(args: argparse.Namespace) -> int:
@@ -308,6 +311,7 @@ def _cmd_tumor(args: argparse.Namespace) -> int:
     from projdiff.tasks.tumor import (BACKENDS, QualityFilter, make_backend, output_paths, synthesize_tumors,
                                       write_tumor_outputs)
     from projdiff.tasks.tumor_demo import demo_case
+    from projdiff.tasks.tumor_discriminator import RealismDiscriminator
     from projdiff.tasks.tumor_judge import TumorJudge
 
     if args.demo == (args.ct is not None):
@@ -320,7 +324,8 @@ def _cmd_tumor(args: argparse.Namespace) -> int:
     size_mm = parse_size(args.size)
     quality = None
     if args.judge is not None:
-        given = {"threshold": args.threshold, "retries": args.retries}
+        given = {"threshold": args.threshold, "retries": args.retries, "realism_threshold": args.realism_threshold,
+                 "discriminator": RealismDiscriminator.load(args.discriminator) if args.discriminator else None}
         quality = QualityFilter(TumorJudge.load(args.judge), **{k: v for k, v in given.items() if v is not None})
     case = demo_case() if args.demo else load_case(args.ct, organ=args.organ, organ_mask=args.organ_mask)
     if not args.quiet:
@@ -496,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "is judged tumor (default 0.5)")
     p.add_argument("--retries", type=int, help="quality filter: redraws of a rejected lesion before it is dropped "
                    "(default 10)")
+    p.add_argument("--discriminator", help="quality filter, optional second judge: a real-versus-synthetic "
+                   "discriminator folder or bundled:NAME (python -m projdiff.tasks.tumor_discriminator)")
+    p.add_argument("--realism-threshold", type=float, help="quality filter: accept a lesion only when this share "
+                   "of its voxels is judged real by --discriminator (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="tumors", help="output folder (default tumors)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -33,6 +33,8 @@ from projdiff.tasks.projdiff_lesion import ProjDiffLesion, stack_starts
 from projdiff.tasks.seg_metrics import slice_jumps
 from projdiff.tasks.segmenter import SegmenterConfig, load_segmenter, predict_slices
 from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_tumors
+from projdiff.tasks.tumor_discriminator import (DISCRIMINATOR_KIND, RealismDiscriminator, train_discriminator,
+                                                twin_volumes)
 from projdiff.tasks.tumor_judge import JUDGE_KIND, TumorJudge, train_judge
 from projdiff.training import PRESETS, Recipe, TrainConfig, build_data, build_model, train
 from projdiff.training.presets import recipe_metadata
@@ -67,6 +69,15 @@ def lesion_prior_dir(cache, tmp_path_factory):
 @pytest.fixture(scope="module")
 def backend(lesion_prior_dir):
     return ProjDiffLesion.load(str(lesion_prior_dir), steps=1)
+
+
+@pytest.fixture(scope="module")
+def discriminator_dir(cache, lesion_prior_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("discriminators") / "discriminator"
+    train_discriminator(cache, str(lesion_prior_dir), out, lesions=2, steps=2, batch_size=4, backend_steps=1,
+                        config=SegmenterConfig(widths=(8, 8, 8), patch=16, spacing=SPACING), held_out=1,
+                        progress=False)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -193,13 +204,37 @@ def test_judge_round_trip_and_scores(judge_dir):
         load_segmenter(judge_dir, "other")
 
 
+def test_discriminator_twins_round_trip_and_scores(cache, backend, lesion_prior_dir, discriminator_dir):
+    """Plumbing only (a 2-step model has no skill): twins differ only inside the redrawn region, scores
+    are shares in [0, 1] and reproducible, the saved info records the generator."""
+    config = SegmenterConfig(widths=(8, 8, 8), patch=16, spacing=SPACING)
+    patch = load_patches(cache, "train")[0]
+    real, fake = twin_volumes([patch], backend, config, progress=False)
+    assert not real.tumor.any() and np.array_equal(real.organ, patch.lesion)
+    assert np.array_equal(fake.tumor, patch.lesion) and np.array_equal(fake.organ, patch.organ)
+    assert (fake.unit != real.unit).any() and not (fake.unit != real.unit)[~patch.organ].any()
+    discriminator = RealismDiscriminator.load(discriminator_dir)
+    _, info = load_segmenter(discriminator_dir, DISCRIMINATOR_KIND)
+    assert info["lesions"] == 2 and info["prior"]["sha256"] == folder_sha256(lesion_prior_dir)
+    assert set(info["validation"]) == {"lesions", "mean_realism_real", "mean_realism_synthetic"}
+    phantom = make_lesion_phantom(3, SPEC)
+    lesion_mask = phantom.lesions[0][1].placement.mask
+    score = discriminator.score(phantom.case.ct.array, lesion_mask, SPACING)
+    assert set(score) == {"realism", "mean_synthetic_probability"} and 0 <= score["realism"] <= 1
+    assert discriminator.score(phantom.case.ct.array, lesion_mask, SPACING) == score
+    with pytest.raises(ValueError, match="discriminator: the lesion mask is empty"):
+        discriminator.score(phantom.case.ct.array, np.zeros_like(lesion_mask), SPACING)
+
+
 class StubJudge:
-    def __init__(self, fraction):
-        self.fraction, self.checkpoint, self.calls = fraction, {"source": "stub", "sha256": None}, 0
+    """Scores every draw the same: ``fraction`` for a judge, ``realism`` for a discriminator."""
+
+    def __init__(self, fraction, key="fraction"):
+        self.fraction, self.key, self.checkpoint, self.calls = fraction, key, {"source": "stub", "sha256": None}, 0
 
     def score(self, ct_hu, lesion_mask, spacing):
         self.calls += 1
-        return {"fraction": self.fraction, "mean_probability": self.fraction}
+        return {self.key: self.fraction}
 
 
 def phantom_case():
@@ -222,6 +257,22 @@ def test_rejecting_judge_drops_every_lesion(backend):
     assert all(les.accepted and len(les.scores) == 1 for les in passing.lesions)
 
 
+def test_discriminator_is_a_second_gate(backend):
+    """A lesion passes only when both judges pass it; a rejecting discriminator drops it."""
+    case = phantom_case()
+    judge, discriminator = StubJudge(1.0), StubJudge(0.2, key="realism")
+    quality = QualityFilter(judge, 0.5, 2, discriminator=discriminator, realism_threshold=0.5)
+    dropped = synthesize_tumors(case, "liver", 1, (6.0, 10.0), backend, seed=2, quality=quality)
+    assert not dropped.lesions[0].accepted and judge.calls == discriminator.calls == 3
+    assert dropped.lesions[0].scores[0] == {"attempt": 0, "appearance_seed": dropped.lesions[0].scores[0][
+        "appearance_seed"], "fraction": 1.0, "realism": 0.2}
+    lenient = QualityFilter(StubJudge(1.0), discriminator=StubJudge(0.2, key="realism"), realism_threshold=0.1)
+    kept = synthesize_tumors(case, "liver", 1, (6.0, 10.0), backend, seed=2, quality=lenient)
+    assert kept.lesions[0].accepted and (kept.labels == TUMOR).any()
+    with pytest.raises(ValueError, match="--realism-threshold: expected a number in"):
+        QualityFilter(judge, realism_threshold=1.5)
+
+
 @pytest.fixture(scope="module")
 def case_dir(tmp_path_factory):
     phantom = make_phantom(SPEC.phantom_shape, SPACING, seed=7, axcodes=("L", "P", "S"))
@@ -238,10 +289,11 @@ def run(args, capsys):
     return code, out.out, out.err
 
 
-def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, tmp_path, capsys):
+def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, discriminator_dir, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--ct", case_dir, "--count", 2, "--size", "6-10mm", "--backend", "projdiff", "--prior", lesion_prior_dir,
-            "--steps", 1, "--judge", judge_dir, "--threshold", 0.0, "--retries", 1, "--out", out]
+            "--steps", 1, "--judge", judge_dir, "--threshold", 0.0, "--retries", 1, "--discriminator",
+            discriminator_dir, "--realism-threshold", 0.0, "--out", out]
     code, stdout, err = run(args, capsys)
     assert code == 0, err
     assert "accepted after 1 attempt(s)" in stdout
@@ -249,6 +301,8 @@ def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, tm
     assert sidecar["backend"] == "projdiff" and sidecar["accepted"] is True and sidecar["threshold"] == 0.0
     assert sidecar["prior_checkpoint"]["sha256"] == folder_sha256(lesion_prior_dir)
     assert sidecar["judge"]["sha256"] == folder_sha256(judge_dir) and len(sidecar["scores"]) == 1
+    assert sidecar["discriminator"]["sha256"] == folder_sha256(discriminator_dir)
+    assert sidecar["realism_threshold"] == 0.0 and "realism" in sidecar["scores"][0]
     summary = json.loads((out / "PHANTOM_0007_summary.json").read_text())
     assert summary["acceptance"]["all"]["lesions"] == 2 and summary["acceptance"]["organs"]["liver"]["size_classes"]
     first = (out / "PHANTOM_0007_ct.nii.gz").read_bytes()
@@ -260,6 +314,7 @@ def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, tm
 @pytest.mark.parametrize("extra, message", [
     (["--prior", "x"], "--prior: only with --backend projdiff"),
     (["--threshold", "0.3"], "--threshold: only with --judge"),
+    (["--discriminator", "x"], "--discriminator: only with --judge"),
     (["--judge", "missing-judge"], "--judge missing-judge: no such folder"),
     (["--backend", "projdiff", "--prior", "bundled:nothing"], "no bundled prior 'nothing'"),
 ])

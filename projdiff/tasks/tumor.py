@@ -8,7 +8,8 @@ Per case the outputs in ``out`` are, all in the input's grid and orientation and
 - ``NAME_lesionK.json`` (K = 1, 2, ...): seed, size, centre (canonical and on-disk voxel index,
   world RAS mm), backend and its checkpoint (``prior_checkpoint``: source and SHA-256, for learned
   backends), and the quality filter's record: ``scores`` (one entry per attempt; None without a
-  filter), ``accepted``, ``attempts``, ``threshold``, ``judge`` (source and SHA-256);
+  filter), ``accepted``, ``attempts``, ``threshold``, ``judge`` (source and SHA-256) and, with a
+  discriminator, ``realism_threshold`` and ``discriminator``;
 - ``NAME_lesionK.png``: the axial slice through the lesion's centre, before and after, with the
   organ (green) and lesion (red) outlines;
 - with a quality filter, ``NAME_summary.json``: acceptance per organ and size class
@@ -21,7 +22,8 @@ draws.
 
 Quality filter (``QualityFilter``): after drawing a lesion the judge scores it on the CT (with the
 lesions accepted before it); the lesion is accepted when its score ``fraction`` reaches the
-threshold. A rejected lesion is redrawn with a new appearance seed (same mask), up to ``retries``
+threshold and, with the optional second judge (a real-versus-synthetic discriminator,
+``projdiff.tasks.tumor_discriminator``), its ``realism`` reaches ``realism_threshold``. A rejected lesion is redrawn with a new appearance seed (same mask), up to ``retries``
 more times; if no attempt passes, the lesion is dropped: its voxels get their original values back
 and its labels stay those of the organ (its sidecar and PNG are still written, ``accepted`` false).
 """
@@ -65,17 +67,30 @@ class Judge(Protocol):
 
 @dataclass(frozen=True)
 class QualityFilter:
-    """Accept a lesion when ``judge.score(...)["fraction"] >= threshold``; redraw up to ``retries`` times."""
+    """Accept a lesion when ``judge.score(...)["fraction"] >= threshold`` (and, with a ``discriminator``,
+    its ``score(...)["realism"] >= realism_threshold``); redraw up to ``retries`` times."""
 
     judge: Judge
     threshold: float = 0.5
     retries: int = 10
+    discriminator: Judge | None = None
+    realism_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"--threshold: expected a number in [0, 1], got {self.threshold}")
+        for flag, value in (("--threshold", self.threshold), ("--realism-threshold", self.realism_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{flag}: expected a number in [0, 1], got {value}")
         if self.retries < 0:
             raise ValueError(f"--retries: expected an int >= 0, got {self.retries}")
+
+    def assess(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> tuple[dict, bool]:
+        """The judges' scores of one drawn lesion and whether it passes."""
+        score = self.judge.score(ct_hu, lesion_mask, spacing)
+        passed = score["fraction"] >= self.threshold
+        if self.discriminator is not None:
+            score = {**score, **self.discriminator.score(ct_hu, lesion_mask, spacing)}
+            passed = passed and score["realism"] >= self.realism_threshold
+        return score, passed
 
 
 @dataclass(eq=False)
@@ -160,9 +175,9 @@ def _filtered_draws(ct: np.ndarray, box: tuple[slice, slice, slice], placement: 
     for attempt in range(1 + quality.retries):
         drawn_seed = appearance_seed(placement.seed, attempt)
         ct[box] = backend.synthesize(original, placement.mask[box], organ_mask[box], np.random.default_rng(drawn_seed))
-        score = quality.judge.score(ct, placement.mask, spacing)
+        score, passed = quality.assess(ct, placement.mask, spacing)
         scores.append({"attempt": attempt, "appearance_seed": drawn_seed, **score})
-        if score["fraction"] >= quality.threshold:
+        if passed:
             return scores, True
     return scores, False
 
@@ -222,16 +237,23 @@ def _sidecar(result: TumorResult, k: int, lesion: SynthesizedLesion) -> dict:
             "labels": case.label_space.as_dict(), "prior_checkpoint": result.backend_checkpoint,
             "scores": lesion.scores, "accepted": lesion.accepted,
             "attempts": len(lesion.scores) if lesion.scores is not None else 1,
-            "threshold": result.quality.threshold if result.quality else None,
-            "judge": result.quality.judge.checkpoint if result.quality else None}
+            **_filter_record(result.quality)}
+
+
+def _filter_record(q: QualityFilter | None) -> dict:
+    """The quality filter's settings and judges as recorded in sidecars and summaries."""
+    record = {"threshold": q.threshold if q else None, "judge": q.judge.checkpoint if q else None}
+    if q is not None and q.discriminator is not None:
+        record.update(realism_threshold=q.realism_threshold, discriminator=q.discriminator.checkpoint)
+    return record
 
 
 def _summary(result: TumorResult) -> dict:
     q = result.quality
     records = [(result.organ, les.placement.size_class, les.accepted, len(les.scores)) for les in result.lesions]
     return {"case": result.case.name, "organ": result.organ, "backend": result.lesions[0].backend,
-            "prior_checkpoint": result.backend_checkpoint, "judge": q.judge.checkpoint, "threshold": q.threshold,
-            "retries": q.retries, "acceptance": acceptance_summary(records)}
+            "prior_checkpoint": result.backend_checkpoint, **_filter_record(q), "retries": q.retries,
+            "acceptance": acceptance_summary(records)}
 
 
 def write_tumor_outputs(out: str | Path, result: TumorResult, overwrite: bool = False,

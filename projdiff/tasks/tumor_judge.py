@@ -58,21 +58,32 @@ class TumorJudge:
 
         Returns ``{"fraction", "mean_probability"}``, both in [0, 1]; ValueError for an empty mask.
         """
-        if not lesion_mask.any():
-            raise ValueError("judge: the lesion mask is empty")
-        config = self.model.config
-        ratio = [s / t for s, t in zip(spacing, config.spacing)]
-        margin = [config.context + 1] + [int(np.ceil(INPLANE_CONTEXT / r)) for r in ratio[1:]]
-        box = lesion_box(lesion_mask, margin)
-        unit, lesion = config.hu_window.to_unit(ct_hu[box]), lesion_mask[box]
-        if not same_spacing(spacing, config.spacing):
-            shape = shape_at(unit.shape, spacing, config.spacing)
-            unit, weights = resample(unit, shape), resample(lesion, shape)
-            lesion = weights >= min(0.5, float(weights.max()))
-        rows = np.flatnonzero(lesion.any(axis=(1, 2)))
-        probability = predict_slices(self.model, unit, rows)[lesion[rows]]
+        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "judge")
         return {"fraction": float((probability > PROBABILITY_CUT).mean()),
                 "mean_probability": float(probability.mean())}
+
+
+def lesion_probabilities(model: SliceSegmenter, ct_hu: np.ndarray, lesion_mask: np.ndarray,
+                         spacing: Sequence[float], name: str) -> np.ndarray:
+    """The model's probabilities at the lesion's voxels (1D float32), seeing only a crop of the CT.
+
+    The crop spans the lesion plus ``INPLANE_CONTEXT`` voxels (of the model's grid) in-plane and the
+    model's slice context; it is resampled to the model's spacing when the CT's differs, and the
+    lesion mask with it. ``name`` names the model in the error raised for an empty mask.
+    """
+    if not lesion_mask.any():
+        raise ValueError(f"{name}: the lesion mask is empty")
+    config = model.config
+    ratio = [s / t for s, t in zip(spacing, config.spacing)]
+    margin = [config.context + 1] + [int(np.ceil(INPLANE_CONTEXT / r)) for r in ratio[1:]]
+    box = lesion_box(lesion_mask, margin)
+    unit, lesion = config.hu_window.to_unit(ct_hu[box]), lesion_mask[box]
+    if not same_spacing(spacing, config.spacing):
+        shape = shape_at(unit.shape, spacing, config.spacing)
+        unit, weights = resample(unit, shape), resample(lesion, shape)
+        lesion = weights >= min(0.5, float(weights.max()))
+    rows = np.flatnonzero(lesion.any(axis=(1, 2)))
+    return predict_slices(model, unit, rows)[lesion[rows]]
 
 
 def judge_volumes(patches, config: SegmenterConfig) -> list[SegVolume]:

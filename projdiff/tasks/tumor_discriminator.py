@@ -1,0 +1,146 @@
+"""The second, optional judge: a real-versus-synthetic discriminator trained against the lesion generator.
+
+FreeTumor pairs its segmentation "Turing test" with a discriminator that tells real lesions from
+synthetic ones. Ours is voxel-wise (PatchGAN-like, one decision per voxel) and reuses the 2.5D
+``SliceSegmenter`` of ``projdiff.tasks.segmenter``: it is trained to mark the voxels of *synthetic*
+lesions and to leave real lesions and healthy tissue unmarked. Training pairs are twins: each real
+lesion patch of the lesion-crop cache (``projdiff.data.lesion_crops``, train split) and the same
+patch with that lesion redrawn by a lesion backend (the ProjDiff backend with the lesion prior), so
+position, size and surroundings carry no label information: only the lesion's appearance does.
+
+Adversarial only in half: the discriminator is trained on the frozen generator's samples; the
+generator (a diffusion prior trained by denoising) is not updated against it. Retrain it when the
+lesion prior changes.
+
+Score of a lesion (it sees only the CT around the lesion; the mask selects the voxels scored, as for
+``projdiff.tasks.tumor_judge``): ``realism`` = the share of the lesion's voxels *not* judged
+synthetic (probability <= 0.5); ``mean_synthetic_probability`` beside it. With ``--discriminator``
+the quality filter accepts a lesion when the judge accepts it *and* ``realism`` reaches
+``--realism-threshold`` (default 0.5).
+
+Train and save (folder: ``segmenter.json`` + ``model.safetensors``)::
+
+    python -m projdiff.tasks.tumor_discriminator --data runs/data/lesions --prior runs/lesion-prior \\
+        --out runs/tumor-discriminator --lesions 200 --steps 1500
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from projdiff.engine.noise import derive_seed
+from projdiff.tasks.model_files import checkpoint_info, model_dir
+from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter, load_segmenter,
+                                      make_segmenter, predict_slices, save_segmenter, train_segmenter)
+from projdiff.tasks.tumor_judge import PROBABILITY_CUT, lesion_probabilities
+
+DISCRIMINATOR_KIND = "tumor-discriminator"
+
+
+@dataclass(eq=False)
+class RealismDiscriminator:
+    """A frozen voxel-wise real-versus-synthetic discriminator (see the module docstring)."""
+
+    model: SliceSegmenter
+    checkpoint: dict
+
+    @classmethod
+    def load(cls, name: str | Path) -> "RealismDiscriminator":
+        """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not one."""
+        folder = model_dir(name)
+        if folder is None:
+            raise FileNotFoundError(f"--discriminator {name}: no such folder")
+        model, _ = load_segmenter(folder, DISCRIMINATOR_KIND)
+        return cls(model, checkpoint_info(name))
+
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
+        """``{"realism", "mean_synthetic_probability"}`` (both in [0, 1]) of the lesion ``lesion_mask``
+        (D, H, W) in the CT ``ct_hu`` (D, H, W, HU, voxels ``spacing`` mm); ValueError for an empty mask."""
+        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "discriminator")
+        return {"realism": float((probability <= PROBABILITY_CUT).mean()),
+                "mean_synthetic_probability": float(probability.mean())}
+
+
+def twin_volumes(patches, backend, config: SegmenterConfig, seed: int = 0, progress: bool = True) -> list[SegVolume]:
+    """Training volumes: each patch as it is (target empty, patches centred on its real lesion) and its
+    twin with the lesion redrawn by ``backend`` (target = the lesion; patches centred on it or on the organ)."""
+    from tqdm.auto import tqdm
+
+    volumes = []
+    for k, patch in enumerate(tqdm(patches, desc="synthetic twins", unit="lesion", disable=not progress)):
+        real_hu = patch.hu.astype(np.float32)
+        rng = np.random.default_rng(derive_seed("discriminator-twin", seed, k))
+        fake_hu = backend.synthesize(real_hu, patch.lesion, patch.organ, rng)
+        nothing = np.zeros_like(patch.lesion)
+        volumes.append(SegVolume(config.hu_window.to_unit(real_hu), nothing, patch.lesion))
+        volumes.append(SegVolume(config.hu_window.to_unit(fake_hu), patch.lesion, patch.organ))
+    return volumes
+
+
+def evaluate_discriminator(model: SliceSegmenter, volumes: Sequence[SegVolume]) -> dict:
+    """Mean ``realism`` of held-out real lesions and of their synthetic twins (volumes as ``twin_volumes``)."""
+    real, fake = [], []
+    for volume in volumes:
+        synthetic = bool(volume.tumor.any())
+        lesion = volume.tumor if synthetic else volume.organ
+        probability = predict_slices(model, volume.unit)[lesion]
+        (fake if synthetic else real).append(float((probability <= PROBABILITY_CUT).mean()))
+    return {"lesions": len(real), "mean_realism_real": float(np.mean(real)),
+            "mean_realism_synthetic": float(np.mean(fake))}
+
+
+def train_discriminator(data: str | Path, prior: str, out: str | Path, lesions: int, steps: int,
+                        batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, backend_steps: int = 25,
+                        config: SegmenterConfig | None = None, held_out: int = 32, progress: bool = True) -> dict:
+    """Train a discriminator on ``lesions`` real patches of the cache ``data`` and their twins drawn by the
+    ProjDiff backend with the lesion prior ``prior`` (``backend_steps`` noise levels); save it to ``out``.
+
+    The first ``held_out`` validation patches and their twins give the ``validation`` figures.
+    Returns the saved ``info``.
+    """
+    from projdiff.data.lesion_crops import LesionCropSpec, load_patches, read_manifest
+    from projdiff.tasks.projdiff_lesion import ProjDiffLesion
+
+    spec = LesionCropSpec.from_dict(read_manifest(data)["spec"])
+    config = config or SegmenterConfig(window=spec.window, spacing=spec.spacing)
+    backend = ProjDiffLesion.load(prior, steps=backend_steps, spacing=spec.spacing)
+    patches = load_patches(data, "train")
+    chosen = np.random.default_rng(derive_seed("discriminator-patches", seed)).permutation(len(patches))[:lesions]
+    model = make_segmenter(config, seed)
+    train = SlicePatches(twin_volumes([patches[i] for i in sorted(chosen)], backend, config, seed, progress),
+                         config, seed=seed)
+    info = {"data": str(data), "prior": backend.checkpoint, "backend_steps": backend_steps, "lesions": len(chosen),
+            "seed": seed, "learning_rate": learning_rate, "parameters": sum(p.numel() for p in model.parameters()),
+            **train_segmenter(model, train, steps, batch_size, learning_rate, progress)}
+    held = load_patches(data, "validation")[:held_out]
+    if held:
+        info["validation"] = evaluate_discriminator(model, twin_volumes(held, backend, config, seed + 1, progress))
+    save_segmenter(out, model, DISCRIMINATOR_KIND, info)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the real-versus-synthetic lesion discriminator.")
+    parser.add_argument("--data", default="runs/data/lesions", help="lesion-crop cache (projdiff.data.lesion_crops)")
+    parser.add_argument("--prior", default="bundled:lesions", help="lesion prior of the generator")
+    parser.add_argument("--out", required=True, help="output folder (segmenter.json + model.safetensors)")
+    parser.add_argument("--lesions", type=int, default=200, help="real training lesions, each with a twin (200)")
+    parser.add_argument("--backend-steps", type=int, default=25, help="ProjDiff noise levels per twin (25)")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    info = train_discriminator(args.data, args.prior, args.out, args.lesions, args.steps, args.batch_size, args.lr,
+                               args.seed, args.backend_steps)
+    print(f"saved {args.out}: {info['lesions']} twins, {info['steps']} steps, validation {info.get('validation')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
