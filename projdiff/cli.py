@@ -476,8 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "  projdiff tumor --ct Task03_Liver/imagesTr/liver_0_0000.nii.gz --size small --out t\n"
                               "  projdiff tumor --ct dicom_series/ --organ-mask liver.nii.gz --out tumors\n"
                               "  projdiff tumor --demo --out tumor_demo\n"
-                              "  projdiff tumor --ct BDMAP_00000001 --backend projdiff --prior runs/lesion-prior "
-                              "--judge runs/tumor-judge --out t\n"
+                              "  projdiff tumor --ct BDMAP_00000001 --judge bundled:tumor-judge --out t   "
+                              "(quality filter)\n"
+                              "  projdiff tumor --ct BDMAP_00000001 --backend handcrafted --out t\n"
                               "inputs: an AbdomenAtlas case folder (ct.nii.gz + segmentations/), an nnU-Net/MSD image "
                               "(labelsTr + dataset.json beside it),\n  a NIfTI file or a DICOM folder/file with "
                               "--organ-mask\n"
@@ -491,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive(int), default=1, help="lesions per case (default 1)")
     p.add_argument("--size", default="small", help="lesion radius: a range like 10-20mm, or tiny (3-5 mm), small "
                    "(6-10), medium (12-20), large (24-40); default small")
-    p.add_argument("--backend", default="handcrafted", help="lesion appearance: handcrafted (default) or projdiff "
-                   "(a learned lesion prior)")
+    p.add_argument("--backend", default="projdiff", help="lesion appearance: projdiff (default: ProjDiff inpainting "
+                   "with a learned lesion prior) or handcrafted (SynTumor-style baseline)")
     p.add_argument("--prior", help="projdiff backend: lesion prior, bundled:NAME or a folder (default bundled:lesions)")
     p.add_argument("--steps", type=_positive(int), help="projdiff backend: noise levels per slice stack (default 50)")
     p.add_argument("--judge", help="quality filter: tumor judge folder (python -m projdiff.tasks.tumor_judge); "

@@ -313,7 +313,7 @@ def test_tumor_cli_projdiff_with_judge(case_dir, lesion_prior_dir, judge_dir, di
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--prior", "x"], "--prior: only with --backend projdiff"),
+    (["--backend", "handcrafted", "--prior", "x"], "--prior: only with --backend projdiff"),
     (["--threshold", "0.3"], "--threshold: only with --judge"),
     (["--discriminator", "x"], "--discriminator: only with --judge"),
     (["--judge", "missing-judge"], "--judge missing-judge: no such folder"),
