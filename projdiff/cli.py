@@ -355,7 +355,7 @@ def _add_solver_options(p: argparse.ArgumentParser, default_prior: str = "bundle
     p.add_argument("--prior", default=default_prior, help=f"bundled:NAME, a diffusers folder or a hub id "
                    f"(default {default_prior})")
     p.add_argument("--steps", type=_positive(int), default=default_steps,
-                   help=f"noise levels (default {default_steps or 'the prior recommendation, else 100'})")
+                   help=f"noise levels (default: {default_steps or 'the recommendation of the prior, else 100'})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
