@@ -12,7 +12,7 @@ demo: setup
 	$(VENV)/bin/projdiff demo --out demo
 
 test: setup
-	$(VENV)/bin/python -m pytest -q -n 2
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n 2   # one thread per worker: 2 workers fill 2 cores
 
 benchmarks: setup
 	$(VENV)/bin/python benchmarks/run_all.py
