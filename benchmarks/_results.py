@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-HEADER = "# Benchmark results\n\nEvery section is written by the command it names; numbers are measured, never edited by hand.\n"
+HEADER = ("# Benchmark results\n\nEvery section is written by the command it names; numbers are measured, never edited "
+          "by hand. Paragraphs marked \"written by hand\" interpret those numbers and quote them.\n")
 
 
 def machine() -> str:
