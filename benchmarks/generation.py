@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _chorales import add_chorale_arguments, first_seconds, length_note  # noqa: E402
 from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
@@ -72,18 +73,12 @@ def chroma_fit(a: torch.Tensor, b: torch.Tensor, rate: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="runs/data/chorales-8k")
-    parser.add_argument("--prior", default="bundled:chorales")
-    parser.add_argument("--steps", type=int, help="noise levels (default: the prior's recommended sampler)")
-    parser.add_argument("--seconds", type=float, help="use the first SECONDS of every test chorale (default: all)")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--write", action="store_true")
+    add_chorale_arguments(parser)
     args = parser.parse_args()
     tracks, rate = load_tracks(Path(args.data) / "test", STEMS)
     if args.quick:
         tracks = [t[:, : 3 * rate] for t in tracks[:2]]
-    if args.seconds:
-        tracks = [t[:, : int(args.seconds * rate)] for t in tracks]
+    tracks = first_seconds(tracks, args.seconds, rate)
     steps = 3 if args.quick else args.steps
     audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
     sampler = audio_prior.describe_sampler(steps)
@@ -115,8 +110,8 @@ def main() -> None:
         out.append([name] + cells)
         print(out[-1], flush=True)
     headers = ["method"] + [f"{s} {fig}" for s in STEMS[1:] for fig in ("timbre dB", "chroma fit")]
-    length = f"the first {args.seconds:g} s of each" if args.seconds else "whole tracks"
-    body = (f"{len(tracks)} test chorales of `{args.data}` ({length}), soprano given, {sampler}, prior `{args.prior}`. "
+    body = (f"{len(tracks)} test chorales of `{args.data}` ({length_note(args.seconds)}), soprano given, "
+            f"{sampler}, prior `{args.prior}`. "
             "Timbre: long-term spectrum distance to the true stem in dB (lower is better); chroma fit: mean "
             "frame-wise chroma cosine similarity with the true stem (higher is better).\n\n" + table(headers, out))
     emit(args.write, "generation", "Partial generation of chorale stems (audio issue)", body)

@@ -26,7 +26,8 @@ HERE = Path(__file__).resolve().parent
 def commands(prior: str) -> list[list[str]]:
     """The scripts and their arguments, in the order they run."""
     return [["conformance.py", "--write"], ["restoration.py", "--write", "--prior", prior],
-            ["peers.py", "--write", "--prior", prior], ["speed.py", "--write", "--prior", prior], ["load.py", "--write"]]
+            ["peers.py", "--write", "--prior", prior], ["speed.py", "--write", "--prior", prior],
+            ["load.py", "--write"]]
 
 
 def main() -> None:

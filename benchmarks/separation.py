@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _chorales import add_chorale_arguments, first_seconds, length_note  # noqa: E402
 from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
@@ -131,13 +132,8 @@ def evaluate(tracks, rate, methods) -> tuple[dict, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="runs/data/chorales-8k")
-    parser.add_argument("--prior", default="bundled:chorales")
-    parser.add_argument("--steps", type=int, help="noise levels (default: the prior's recommended sampler)")
-    parser.add_argument("--seconds", type=float, help="use the first SECONDS of every test chorale (default: all)")
+    add_chorale_arguments(parser)
     parser.add_argument("--timbre-shift", default=None, help="folder of the test chorales rendered with TimGM6mb")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     root = Path(args.data)
     train, rate = load_tracks(root / "train", STEMS)
@@ -149,8 +145,7 @@ def main() -> None:
     if audio_prior.sample_rate != rate:
         raise SystemExit(f"prior rate {audio_prior.sample_rate} Hz differs from the data's {rate} Hz")
     steps = 5 if args.quick else args.steps
-    if args.seconds:
-        test = [t[:, : int(args.seconds * rate)] for t in test]
+    test = first_seconds(test, args.seconds, rate)
     sampler = audio_prior.describe_sampler(steps)
     started = time.time()
     dictionaries = nmf_dictionaries(train, components, iterations)
@@ -160,8 +155,7 @@ def main() -> None:
     suites = [("FluidR3_GM (as in training)", test)]
     if args.timbre_shift:
         shifted = load_tracks(Path(args.timbre_shift), STEMS)[0]
-        suites.append(("TimGM6mb (timbre shift)", [t[:, : int(args.seconds * rate)] if args.seconds else t
-                                                   for t in shifted]))
+        suites.append(("TimGM6mb (timbre shift)", first_seconds(shifted, args.seconds, rate)))
     for label, tracks in suites:
         methods = {
             "projdiff": lambda mix: separate(mix[None], rate, audio_prior, steps=steps, seed=0)[0],
@@ -180,8 +174,8 @@ def main() -> None:
             rows.append([label, name] + [f"{r['stems'][s]['sisdri']:.2f}" for s in STEMS]
                         + [f"{r['sisdri_avg']:.2f}", f"{r['sisdri_avg'] - oracle:+.2f}", f"{r['sisdr_avg']:.2f}",
                            r.get("seconds_per_second", "-"), r["windows"]])
-    length = f"the first {args.seconds:g} s of each" if args.seconds else "whole tracks"
-    body = (f"Test chorales of `{root}` ({len(test)} tracks, {length}, {rate} Hz); ProjDiff: {sampler}, prior "
+    body = (f"Test chorales of `{root}` ({len(test)} tracks, {length_note(args.seconds)}, {rate} Hz); "
+            f"ProjDiff: {sampler}, prior "
             f"`{args.prior}`; NMF dictionaries trained in {nmf_training:.0f} s. SI-SDRi in dB per stem "
             "(MSDM protocol), gap to the oracle mask, output SI-SDR, compute in seconds per second of audio.\n\n"
             + table(["test audio", "method"] + list(STEMS) + ["avg SI-SDRi", "gap to oracle", "avg SI-SDR",

@@ -62,8 +62,8 @@ class AudioPrior:
         ``inner_steps``, ``momentum``, ...). ``steps=None`` takes the recommended count (else 100).
         """
         recommended = dict(self.sampler)
-        steps = int(steps or recommended.pop("steps", 100))
-        recommended.pop("steps", None)
+        recommended_steps = recommended.pop("steps", 100)
+        steps = int(steps or recommended_steps)
         low, high = recommended.pop("sigma_min", None), recommended.pop("sigma_max", None)
         if low is not None and high is not None and "sigmas" not in options:
             recommended["sigmas"] = karras_sigmas(steps, float(low), float(high))

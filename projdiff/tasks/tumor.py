@@ -23,8 +23,9 @@ draws.
 Quality filter (``QualityFilter``): after drawing a lesion the judge scores it on the CT (with the
 lesions accepted before it); the lesion is accepted when its score ``fraction`` reaches the
 threshold and, with the optional second judge (a real-versus-synthetic discriminator,
-``projdiff.tasks.tumor_discriminator``), its ``realism`` reaches ``realism_threshold``. A rejected lesion is redrawn with a new appearance seed (same mask), up to ``retries``
-more times; if no attempt passes, the lesion is dropped: its voxels get their original values back
+``projdiff.tasks.tumor_discriminator``), its ``realism`` reaches ``realism_threshold``. A rejected
+lesion is redrawn with a new appearance seed (same mask), up to ``retries`` more times; if no
+attempt passes, the lesion is dropped: its voxels get their original values back
 and its labels stay those of the organ (its sidecar and PNG are still written, ``accepted`` false).
 """
 

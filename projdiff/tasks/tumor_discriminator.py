@@ -29,15 +29,18 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from projdiff.engine.noise import derive_seed
-from projdiff.tasks.model_files import checkpoint_info, model_dir
-from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter, load_segmenter,
-                                      make_segmenter, predict_slices, save_segmenter, train_segmenter)
-from projdiff.tasks.tumor_judge import PROBABILITY_CUT, lesion_probabilities
+from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter, make_segmenter,
+                                      predict_slices, save_segmenter, train_segmenter)
+from projdiff.tasks.tumor_judge import PROBABILITY_CUT, lesion_probabilities, load_frozen
+
+if TYPE_CHECKING:
+    from projdiff.data.lesion_crops import LesionPatch
+    from projdiff.tasks.lesion_backend import LesionSynthesizer
 
 DISCRIMINATOR_KIND = "tumor-discriminator"
 
@@ -52,11 +55,7 @@ class RealismDiscriminator:
     @classmethod
     def load(cls, name: str | Path) -> "RealismDiscriminator":
         """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not one."""
-        folder = model_dir(name)
-        if folder is None:
-            raise FileNotFoundError(f"--discriminator {name}: no such folder")
-        model, _ = load_segmenter(folder, DISCRIMINATOR_KIND)
-        return cls(model, checkpoint_info(name))
+        return cls(*load_frozen(name, DISCRIMINATOR_KIND, "--discriminator"))
 
     def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
         """``{"realism", "mean_synthetic_probability"}`` (both in [0, 1]) of the lesion ``lesion_mask``
@@ -66,7 +65,8 @@ class RealismDiscriminator:
                 "mean_synthetic_probability": float(probability.mean())}
 
 
-def twin_volumes(patches, backend, config: SegmenterConfig, seed: int = 0, progress: bool = True) -> list[SegVolume]:
+def twin_volumes(patches: Sequence["LesionPatch"], backend: "LesionSynthesizer", config: SegmenterConfig,
+                 seed: int = 0, progress: bool = True) -> list[SegVolume]:
     """Training volumes: each patch as it is (target empty, patches centred on its real lesion) and its
     twin with the lesion redrawn by ``backend`` (target = the lesion; patches centred on it or on the organ)."""
     from tqdm.auto import tqdm

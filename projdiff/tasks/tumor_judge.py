@@ -47,11 +47,7 @@ class TumorJudge:
     @classmethod
     def load(cls, name: str | Path) -> "TumorJudge":
         """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not a judge."""
-        folder = model_dir(name)
-        if folder is None:
-            raise FileNotFoundError(f"--judge {name}: no such folder")
-        model, _ = load_segmenter(folder, JUDGE_KIND)
-        return cls(model, checkpoint_info(name))
+        return cls(*load_frozen(name, JUDGE_KIND, "--judge"))
 
     def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
         """Score the lesion ``lesion_mask`` (D, H, W) of the CT ``ct_hu`` (D, H, W, HU; voxels ``spacing`` mm).
@@ -61,6 +57,19 @@ class TumorJudge:
         probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "judge")
         return {"fraction": float((probability > PROBABILITY_CUT).mean()),
                 "mean_probability": float(probability.mean())}
+
+
+def load_frozen(name: str | Path, kind: str, flag: str) -> tuple[SliceSegmenter, dict]:
+    """``(model, checkpoint info)`` of a saved segmenter of ``kind`` from a folder or ``bundled:NAME``.
+
+    FileNotFoundError names ``flag`` and ``name`` when there is no such folder; ValueError when the
+    folder holds another kind of model.
+    """
+    folder = model_dir(name)
+    if folder is None:
+        raise FileNotFoundError(f"{flag} {name}: no such folder")
+    model, _ = load_segmenter(folder, kind)
+    return model, checkpoint_info(name)
 
 
 def lesion_probabilities(model: SliceSegmenter, ct_hu: np.ndarray, lesion_mask: np.ndarray,

@@ -1,0 +1,28 @@
+"""Command-line options and track handling shared by the chorale benchmarks (separation, generation)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence, TypeVar
+
+Track = TypeVar("Track")  # a (K, N) array or tensor
+
+
+def add_chorale_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data``, ``--prior``, ``--steps``, ``--seconds``, ``--quick`` and ``--write``."""
+    parser.add_argument("--data", default="runs/data/chorales-8k")
+    parser.add_argument("--prior", default="bundled:chorales")
+    parser.add_argument("--steps", type=int, help="noise levels (default: the prior's recommended sampler)")
+    parser.add_argument("--seconds", type=float, help="use the first SECONDS of every test chorale (default: all)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--write", action="store_true")
+
+
+def first_seconds(tracks: Sequence[Track], seconds: float | None, rate: int) -> list[Track]:
+    """The first ``seconds`` of every (K, N) track at ``rate`` Hz; all of them when ``seconds`` is None."""
+    return [t[:, : int(seconds * rate)] for t in tracks] if seconds else list(tracks)
+
+
+def length_note(seconds: float | None) -> str:
+    """How much of every track a report used."""
+    return f"the first {seconds:g} s of each" if seconds else "whole tracks"
