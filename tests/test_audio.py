@@ -60,6 +60,18 @@ def test_separation_of_any_length_and_rate_sums_to_the_mixture(audio_prior):
     assert torch.equal(stems, again)
 
 
+def test_separation_refines_a_first_estimate(audio_prior):
+    """``init`` reaches the solver: from a good estimate at a tiny noise level little changes."""
+    stems = 0.1 * torch.randn(1, 4, 3000, generator=torch.Generator().manual_seed(3))
+    mixture = stems.sum(1)
+    sigmas = projdiff.engine.schedules.karras_sigmas(3, 1e-4, 1e-3)
+    refined = separate(mixture, 8000, audio_prior, steps=3, seed=0, init=stems, sigmas=sigmas, step_size=0.1)
+    cold = separate(mixture, 8000, audio_prior, steps=3, seed=0)
+    assert (refined - stems).norm() < 0.1 * (cold - stems).norm()
+    with pytest.raises(ValueError, match=r"init: expected shape \(1, 4, 3000\)"):
+        separate(mixture, 8000, audio_prior, steps=3, init=stems[:, :3])
+
+
 def test_generation_keeps_the_given_stems(audio_prior):
     melody = 0.1 * torch.randn(1, 700, generator=torch.Generator().manual_seed(2))
     stems = generate({"soprano": melody}, 8000, audio_prior, steps=3, seed=0)

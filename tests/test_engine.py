@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import projdiff
-from projdiff.engine.schedules import linear_beta_alphas_cumprod, strided_vp_sigmas
+from projdiff.engine.schedules import karras_sigmas, linear_beta_alphas_cumprod, strided_vp_sigmas
 from projdiff.operators.base import LinearOperator, Operator
 from projdiff.priors import GaussianPrior
 from projdiff.priors.base import Prior
@@ -64,6 +64,18 @@ def test_noise_free_result_satisfies_the_measurement(problem):
     prior, op, _, y = problem
     res = projdiff.solve(op, prior, y, steps=20, seed=0, progress=False)
     torch.testing.assert_close(op(res.x), y, atol=1e-12, rtol=0)
+
+
+def test_warm_start_keeps_what_init_knows(problem):
+    """From the truth at a low noise level the sample stays close to it; from scratch it is a posterior draw."""
+    prior, op, x, y = problem
+    low = karras_sigmas(10, 1e-3, 0.02)
+    warm = projdiff.solve(op, prior, y, steps=10, seed=0, progress=False, sigmas=low, init=x).x
+    cold = projdiff.solve(op, prior, y, steps=10, seed=0, progress=False).x
+    assert (warm - x).norm() < 0.2 * (cold - x).norm()
+    torch.testing.assert_close(op(warm), y, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match=r"init: expected shape \(4, 64\)"):
+        projdiff.solve(op, prior, y, steps=10, progress=False, init=x[:1])
 
 
 def test_same_seed_same_bits_and_other_seed_differs(problem):

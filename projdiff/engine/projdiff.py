@@ -79,6 +79,7 @@ def sample_projdiff(
     bridge: str = "stochastic",
     restricted_encoding: bool = False,
     per_mode: bool | None = None,
+    init: torch.Tensor | None = None,
     callback: Callable[[dict], None] | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
@@ -110,6 +111,11 @@ def sample_projdiff(
         Re-noise with ``(s'/s) z + sqrt(1 - (s'/s)^2) eps``, where ``z`` is the initial noise and
         ``s'`` the next level, instead of fresh noise alone (weak observations, e.g. generating
         missing audio stems).
+    init : tensor of shape (B, *input_shape), optional
+        Warm start: the first denoiser input is ``init + sigmas[0] z`` instead of ``sigmas[0] z``
+        (as img2img in diffusers). Use it with a schedule that starts below the prior's
+        ``sigma_max`` (``sigmas``): the lower the start, the more of ``init`` survives. For
+        example a fast baseline's estimate, refined by the prior and the measurements.
     callback : callable, optional
         Called after every update with a dict: ``step``, ``inner``, ``sigma``, ``x_t``,
         ``denoised``, ``x0`` and ``x_a`` (input-space tensors of shape (K, B, *input_shape)).
@@ -136,7 +142,13 @@ def sample_projdiff(
     steps = len(levels)
 
     z_init = draw()
-    x0 = to(denoise(levels[0] * z_init, levels[0]))
+    start = levels[0] * z_init
+    if init is not None:
+        if tuple(init.shape) != tuple(start.shape[1:]):
+            raise ValueError(f"init: expected shape {tuple(start.shape[1:])} (B, *input_shape), "
+                             f"got {tuple(init.shape)}")
+        start = start + init.to(start)
+    x0 = to(denoise(start, levels[0]))
     xa = space.project(x0 + sigma_a * to(draw()))
     x0 = torch.where(exact, xa, x0)
     fixed = to(z_init) if restricted_encoding else None

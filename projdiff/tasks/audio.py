@@ -129,7 +129,7 @@ def _overlap_add(pieces: torch.Tensor, starts: list[int], n: int, overlap: int) 
 
 def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma_y: float = 0.0,
              steps: int | None = None, seed: int = 0, overlap: float = 0.25, progress: bool = False,
-             **options) -> torch.Tensor:
+             init: torch.Tensor | None = None, **options) -> torch.Tensor:
     """Separate a mixture into the prior's stems.
 
     Parameters
@@ -144,6 +144,10 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
         Noise levels; default: the prior's recommendation (``AudioPrior.solve_settings``), else 100.
     overlap : float, default 0.25
         Fraction of a segment shared by neighbouring segments.
+    init : tensor of shape (C, K, N), optional
+        A first estimate of the stems at ``rate`` (for example a mask-based separation), refined
+        from the first noise level of the schedule (ProjDiff's ``init``); give ``sigmas`` or a
+        prior recommendation that starts low enough for it to matter.
 
     Returns
     -------
@@ -157,6 +161,11 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
     c, s = chunks.shape[:2]
     op = SumOfSources((k, seg))
     steps, options = ap.solve_settings(steps, options)
+    if init is not None:
+        if tuple(init.shape) != (mixture.shape[0], k, mixture.shape[-1]):
+            raise ValueError(f"init: expected shape {(mixture.shape[0], k, mixture.shape[-1])} (channels, stems, "
+                             f"samples), got {tuple(init.shape)}")
+        options["init"] = _split(resample(init.float(), rate, ap.sample_rate), seg, seg - lap)[0].reshape(c * s, k, seg)
     result = projdiff.solve(op, ap.waveform_prior(), chunks.reshape(c * s, seg), sigma_y=sigma_y, steps=steps,
                             seed=seed, progress=progress, **options)
     stems = _overlap_add(result.x.reshape(c, s, k, seg), starts, n, lap)
