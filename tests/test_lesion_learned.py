@@ -34,8 +34,9 @@ from projdiff.tasks.projdiff_lesion import ProjDiffLesion, stack_starts
 from projdiff.tasks.seg_metrics import slice_jumps
 from projdiff.tasks.segmenter import SegmenterConfig, load_segmenter, make_segmenter, predict_slices
 from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_tumors
-from projdiff.tasks.tumor_adversarial import (AdversarialConfig, adversarial_finetune, adversarial_loss, centre_slices,
-                                              discriminator_loss, propose, redrawn_region, slice_stacks)
+from projdiff.tasks.tumor_adversarial import (AdversarialConfig, adversarial_finetune, centre_slices,
+                                              discriminator_loss, lesion_voxel_loss, propose, redrawn_region,
+                                              slice_stacks)
 from projdiff.tasks.tumor_discriminator import (DISCRIMINATOR_KIND, RealismDiscriminator, train_discriminator,
                                                 twin_volumes)
 from projdiff.tasks.tumor_judge import JUDGE_KIND, TumorJudge, train_judge
@@ -400,14 +401,16 @@ def test_discriminator_labels_point_the_right_way(crops):
         voxels = centre_slices(lesion, 1) > 0.5
         on_fake = torch.sigmoid(model(slice_stacks((fake + 1) / 2, 1)))[voxels].mean()
         on_real = torch.sigmoid(model(slice_stacks((real + 1) / 2, 1)))[voxels].mean()
-        # the generator's loss is low when the discriminator calls its lesion voxels real
-        assert adversarial_loss(model, real, lesion) < adversarial_loss(model, fake, lesion)
+        # the generator's adversarial loss is low when the discriminator calls its lesion voxels real
+        assert lesion_voxel_loss(model, real, lesion, 0.0) < lesion_voxel_loss(model, fake, lesion, 0.0)
+        assert lesion_voxel_loss(model, real, lesion, 1.0) > lesion_voxel_loss(model, fake, lesion, 1.0)
     assert on_fake > 0.5 > on_real
 
 
-def test_adversarial_finetune_outputs_and_determinism(cache, lesion_prior_dir, discriminator_dir, tmp_path):
-    config = AdversarialConfig(steps=2, batch_size=2, adversarial_weight=0.5, generator_lr=1e-3)
-    info = adversarial_finetune(cache, lesion_prior_dir, discriminator_dir, tmp_path / "a", config, progress=False)
+def test_adversarial_finetune_outputs_and_determinism(cache, lesion_prior_dir, discriminator_dir, judge_dir, tmp_path):
+    config = AdversarialConfig(steps=2, batch_size=2, adversarial_weight=0.5, judge_weight=0.0, generator_lr=1e-3)
+    info = adversarial_finetune(cache, lesion_prior_dir, discriminator_dir, judge_dir, tmp_path / "a", config,
+                                progress=False)
     assert set(info["heldout_denoising_loss"]) == {"before", "after"}
     log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(list(r.values())).all() for r in log)
@@ -415,11 +418,15 @@ def test_adversarial_finetune_outputs_and_determinism(cache, lesion_prior_dir, d
     assert backend.prior.metadata["adversarial"]["config"]["steps"] == 2
     assert backend.prior.metadata["slices"] == SPEC.slices
     RealismDiscriminator.load(tmp_path / "a" / "discriminator")
-    adversarial_finetune(cache, lesion_prior_dir, discriminator_dir, tmp_path / "b", config, progress=False)
-    plain = AdversarialConfig(steps=2, batch_size=2, adversarial_weight=0.0, generator_lr=1e-3)
-    adversarial_finetune(cache, lesion_prior_dir, discriminator_dir, tmp_path / "c", plain, progress=False)
-    weights = {name: projdiff.load_prior(str(tmp_path / name / "prior")).unet.state_dict() for name in "abc"}
+    runs = {"b": config, "c": dataclasses.replace(config, adversarial_weight=0.0),
+            "d": dataclasses.replace(config, judge_weight=1.0)}
+    for name, variant in runs.items():
+        adversarial_finetune(cache, lesion_prior_dir, discriminator_dir, judge_dir, tmp_path / name, variant,
+                             progress=False)
+    weights = {name: projdiff.load_prior(str(tmp_path / name / "prior")).unet.state_dict() for name in "abcd"}
     assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])  # same seed, same bits
-    assert any(not torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])  # the adversarial term acts
+    for other in "cd":                                           # the adversarial and the judge terms both act
+        assert any(not torch.equal(weights["a"][k], weights[other][k]) for k in weights["a"])
+    assert set(info["last_50_steps"]) == {"discriminator", "adversarial", "judge", "denoising"}
     with pytest.raises(ValueError, match="adversarial training: expected"):
         AdversarialConfig(sigma_range=(0.5, 0.1))

@@ -1,8 +1,11 @@
-"""Adversarial training of the lesion prior and the real-versus-synthetic discriminator (FreeTumor's GAN step).
+"""The lesion prior trained against the discriminator, with the judge in the loop (FreeTumor's GAN step).
 
-FreeTumor trains its lesion generator and its discriminator against each other. Here the generator is
-the conditional lesion prior (a denoiser ``D(x, sigma | lesion, organ)``) and the discriminator the
-voxel-wise ``SliceSegmenter`` of ``projdiff.tasks.tumor_discriminator``; each step alternates:
+FreeTumor trains its lesion generator against two networks: a voxel-wise real-versus-synthetic
+discriminator (trained with it) and the frozen tumor segmenter (the judge of the quality filter),
+with the generator loss ``0.1 * adversarial + 1 * judge``: it must fool the discriminator *and* make
+lesions the judge detects. Here the generator is the conditional lesion prior (a denoiser
+``D(x, sigma | lesion, organ)``), the discriminator the voxel-wise ``SliceSegmenter`` of
+``projdiff.tasks.tumor_discriminator`` and the judge that of ``projdiff.tasks.tumor_judge``. Each step:
 
 1. **Generator proposal.** For a batch of real training crops ``x`` (S slices, model units [-1, 1],
    with their lesion and organ masks), a noise level ``sigma`` per crop drawn log-uniformly in
@@ -15,8 +18,14 @@ voxel-wise ``SliceSegmenter`` of ``projdiff.tasks.tumor_discriminator``; each st
    inside the lesion"; the loss is the segmenter's (binary cross-entropy plus soft Dice) on the
    2.5D slice stacks of both.
 3. **Generator step.** The prior's usual denoising loss (``projdiff.training.denoising_loss``, so it
-   stays a diffusion prior) plus ``adversarial_weight`` times the non-saturating adversarial loss:
-   the cross-entropy of the discriminator's verdict "real" on the lesion voxels of ``fake``.
+   stays a diffusion prior) plus ``adversarial_weight`` times the non-saturating adversarial loss
+   (cross-entropy of the verdict "real" on the lesion voxels of ``fake``) plus ``judge_weight``
+   times the judge's loss (cross-entropy of "tumor" on the same voxels).
+
+Why the judge term: the discriminator's "real" class holds healthy tissue as well as real lesions, so
+against it alone the cheapest way to look real is to paint healthy tissue into the lesion; a run
+without the judge did exactly that (``benchmarks/RESULTS.md``, realism section). FreeTumor's
+discriminator has a third class (real tumor) for the same reason; the judge term plays that part.
 
 The result is a fine-tuned prior (same architecture, metadata and scheduler; loads wherever the lesion
 prior does) and a discriminator trained against a moving generator; the held-out denoising loss
@@ -25,7 +34,7 @@ before and after is recorded so that a prior that gave up denoising for realism 
 Command (outputs ``OUT/prior`` and ``OUT/discriminator``, with ``OUT/log.jsonl`` and ``OUT/info.json``)::
 
     python -m projdiff.tasks.tumor_adversarial --data runs/data/lesions --prior runs/lesion-prior \\
-        --discriminator runs/tumor-discriminator --out runs/adversarial --steps 400
+        --discriminator runs/tumor-discriminator --judge runs/tumor-judge --out runs/adversarial --steps 600
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from projdiff.priors import load_prior
 from projdiff.priors.diffusers_prior import DiffusersPrior
 from projdiff.tasks.segmenter import SliceSegmenter, save_segmenter, segmentation_loss
 from projdiff.tasks.tumor_discriminator import DISCRIMINATOR_KIND
-from projdiff.tasks.tumor_judge import load_frozen
+from projdiff.tasks.tumor_judge import JUDGE_KIND, load_frozen
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,9 @@ class AdversarialConfig:
     generator_lr, discriminator_lr : float
         AdamW learning rates (defaults 2e-5 and 2e-4).
     adversarial_weight : float
-        Weight of the adversarial loss beside the denoising loss (default 0.05).
+        Weight of the adversarial loss beside the denoising loss (default 0.1, FreeTumor's).
+    judge_weight : float
+        Weight of the judge's loss (default 1, FreeTumor's); 0 leaves the judge out.
     sigma_range : (float, float)
         Noise levels of the generator's proposals, model units (default 0.05 to 0.5).
     margin : int
@@ -75,16 +86,18 @@ class AdversarialConfig:
     batch_size: int = 16
     generator_lr: float = 2e-5
     discriminator_lr: float = 2e-4
-    adversarial_weight: float = 0.05
+    adversarial_weight: float = 0.1
+    judge_weight: float = 1.0
     sigma_range: tuple[float, float] = (0.05, 0.5)
     margin: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
         low, high = self.sigma_range
-        if self.steps < 1 or self.batch_size < 1 or not 0 < low <= high or self.adversarial_weight < 0 or self.margin < 0:
+        weights = (self.adversarial_weight, self.judge_weight)
+        if self.steps < 1 or self.batch_size < 1 or not 0 < low <= high or min(weights) < 0 or self.margin < 0:
             raise ValueError("adversarial training: expected steps >= 1, batch_size >= 1, 0 < sigma_range[0] <= "
-                             f"sigma_range[1], adversarial_weight >= 0 and margin >= 0, got {self}")
+                             f"sigma_range[1], weights >= 0 and margin >= 0, got {self}")
 
 
 def redrawn_region(lesion: torch.Tensor, organ: torch.Tensor, margin: int) -> torch.Tensor:
@@ -121,9 +134,9 @@ def propose(prior: DiffusersPrior, crops: torch.Tensor, slices: int, config: Adv
     return x, region * estimate + (1 - region) * x, lesion
 
 
-def _verdict(discriminator: SliceSegmenter, crops: torch.Tensor) -> torch.Tensor:
-    """Synthetic-voxel logits of the centre slices of (N, S, H, W) model-unit crops."""
-    return discriminator(slice_stacks((crops + 1.0) / 2.0, discriminator.config.context))
+def _verdict(model: SliceSegmenter, crops: torch.Tensor) -> torch.Tensor:
+    """The model's logits for the centre slices of (N, S, H, W) model-unit crops."""
+    return model(slice_stacks((crops + 1.0) / 2.0, model.config.context))
 
 
 def discriminator_loss(discriminator: SliceSegmenter, real: torch.Tensor, fake: torch.Tensor,
@@ -134,18 +147,24 @@ def discriminator_loss(discriminator: SliceSegmenter, real: torch.Tensor, fake: 
     return segmentation_loss(_verdict(discriminator, torch.cat([real, fake])), target)
 
 
-def adversarial_loss(discriminator: SliceSegmenter, fake: torch.Tensor, lesion: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss: cross-entropy of "real" over the lesion voxels of ``fake``."""
-    logits = _verdict(discriminator, fake)
-    voxels = centre_slices(lesion, discriminator.config.context) > 0.5
+def lesion_voxel_loss(model: SliceSegmenter, fake: torch.Tensor, lesion: torch.Tensor, wanted: float) -> torch.Tensor:
+    """Cross-entropy of the model's verdict ``wanted`` (0 or 1) over the lesion voxels of ``fake``.
+
+    With the discriminator and ``wanted=0`` ("not synthetic") it is the non-saturating adversarial
+    loss; with the judge and ``wanted=1`` ("tumor") the judge's loss.
+    """
+    logits = _verdict(model, fake)
+    voxels = centre_slices(lesion, model.config.context) > 0.5
     if not bool(voxels.any()):
         return logits.sum() * 0.0
-    return F.binary_cross_entropy_with_logits(logits[voxels], torch.zeros_like(logits[voxels]))
+    return F.binary_cross_entropy_with_logits(logits[voxels], torch.full_like(logits[voxels], wanted))
 
 
-def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str | Path, out: str | Path,
-                         config: AdversarialConfig = AdversarialConfig(), progress: bool = True) -> dict:
-    """Train the lesion prior ``prior`` and the discriminator ``discriminator`` against each other.
+def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str | Path, judge: str | Path,
+                         out: str | Path, config: AdversarialConfig = AdversarialConfig(),
+                         progress: bool = True) -> dict:
+    """Train the lesion prior ``prior`` and the discriminator ``discriminator`` against each other, with
+    the frozen judge ``judge`` in the generator's loss.
 
     ``data`` is the lesion-crop cache the prior was trained on. Writes ``out/prior`` (a diffusers
     folder), ``out/discriminator`` (a segmenter folder of kind ``tumor-discriminator``),
@@ -160,51 +179,54 @@ def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str
     model = load_prior(str(prior))
     if not isinstance(model, DiffusersPrior) or model.metadata.get("kind") != "lesion":
         raise ValueError(f"--prior {prior}: not a lesion prior (its projdiff.json metadata has no kind = lesion)")
-    judge, judge_checkpoint = load_frozen(discriminator, DISCRIMINATOR_KIND, "--discriminator")
+    critic, critic_checkpoint = load_frozen(discriminator, DISCRIMINATOR_KIND, "--discriminator")
+    detector, detector_checkpoint = load_frozen(judge, JUDGE_KIND, "--judge")
+    detector.requires_grad_(False)
     train_set, validation, _ = lesion_training_data(data, spec.slices, spec.size, config.seed, progress=progress)
     unet, scheduler = model.unet, model.scheduler
     before = heldout_loss(unet, scheduler, validation)
     g_opt = torch.optim.AdamW(unet.parameters(), lr=config.generator_lr)
-    d_opt = torch.optim.AdamW(judge.parameters(), lr=config.discriminator_lr)
+    d_opt = torch.optim.AdamW(critic.parameters(), lr=config.discriminator_lr)
     generator = torch.Generator().manual_seed(derive_seed("adversarial", config.seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log_path, records, started = out / "log.jsonl", [], time.perf_counter()
     order = np.random.default_rng(derive_seed("adversarial-order", config.seed)).permutation(len(train_set))
     unet.train()
-    judge.train()
+    critic.train()
     for step in tqdm(range(config.steps), desc="adversarial", unit="step", disable=not progress):
         picks = [int(order[(step * config.batch_size + j) % len(order)]) for j in range(config.batch_size)]
         crops = torch.stack([train_set[i] for i in picks])
         real, fake, lesion = propose(model, crops, spec.slices, config, generator)
 
-        d_loss = discriminator_loss(judge, real, fake.detach(), lesion)
+        d_loss = discriminator_loss(critic, real, fake.detach(), lesion)
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
 
-        judge.requires_grad_(False)
-        fooling = adversarial_loss(judge, fake, lesion)
+        critic.requires_grad_(False)
+        fooling = lesion_voxel_loss(critic, fake, lesion, wanted=0.0)
+        detected = lesion_voxel_loss(detector, fake, lesion, wanted=1.0)
         denoise = denoising_loss(unet, scheduler, crops, generator, 2 * spec.slices)
         g_opt.zero_grad(set_to_none=True)
-        (denoise + config.adversarial_weight * fooling).backward()
+        (denoise + config.adversarial_weight * fooling + config.judge_weight * detected).backward()
         g_opt.step()
-        judge.requires_grad_(True)
+        critic.requires_grad_(True)
         records.append({"step": step + 1, "discriminator": d_loss.item(), "adversarial": fooling.item(),
-                        "denoising": denoise.item()})
+                        "judge": detected.item(), "denoising": denoise.item()})
     unet.eval()
-    judge.eval()
+    critic.eval()
     log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
     after = heldout_loss(unet, scheduler, validation)
     last = records[-50:]
-    info = {"data": str(data), "prior": str(prior), "discriminator": judge_checkpoint.get("source", str(discriminator)),
+    info = {"data": str(data), "prior": str(prior), "discriminator": critic_checkpoint, "judge": detector_checkpoint,
             "config": asdict(config), "seconds": round(time.perf_counter() - started, 1),
             "heldout_denoising_loss": {"before": before, "after": after},
             "last_50_steps": {key: float(np.mean([r[key] for r in last]))
-                              for key in ("discriminator", "adversarial", "denoising")}}
+                              for key in ("discriminator", "adversarial", "judge", "denoising")}}
     model.metadata = {**model.metadata, "adversarial": {k: info[k] for k in ("config", "heldout_denoising_loss")}}
     model.save_pretrained(out / "prior")
-    save_segmenter(out / "discriminator", judge, DISCRIMINATOR_KIND,
+    save_segmenter(out / "discriminator", critic, DISCRIMINATOR_KIND,
                    {"adversarial": True, "generator": str(out / "prior"), **{k: info[k] for k in ("data", "config")}})
     write_json(out / "info.json", info)
     return info
@@ -215,16 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="runs/data/lesions", help="lesion-crop cache (projdiff.data.lesion_crops)")
     parser.add_argument("--prior", default="bundled:lesions", help="lesion prior to fine-tune")
     parser.add_argument("--discriminator", default="bundled:tumor-discriminator", help="discriminator to start from")
+    parser.add_argument("--judge", default="bundled:tumor-judge", help="frozen tumor judge in the generator's loss")
     parser.add_argument("--out", required=True, help="output folder (prior/, discriminator/, log.jsonl, info.json)")
     defaults = AdversarialConfig()
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--adversarial-weight", type=float, default=defaults.adversarial_weight)
+    parser.add_argument("--judge-weight", type=float, default=defaults.judge_weight)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args(argv)
-    config = AdversarialConfig(steps=args.steps, batch_size=args.batch_size,
-                               adversarial_weight=args.adversarial_weight, seed=args.seed)
-    info = adversarial_finetune(args.data, args.prior, args.discriminator, args.out, config)
+    config = AdversarialConfig(steps=args.steps, batch_size=args.batch_size, adversarial_weight=args.adversarial_weight,
+                               judge_weight=args.judge_weight, seed=args.seed)
+    info = adversarial_finetune(args.data, args.prior, args.discriminator, args.judge, args.out, config)
     print(f"saved {args.out}: held-out denoising loss {info['heldout_denoising_loss']}, "
           f"last 50 steps {info['last_50_steps']}")
     return 0
