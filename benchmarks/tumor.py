@@ -3,13 +3,15 @@
     python benchmarks/tumor.py --prior runs/lesion-prior --judge runs/tumor-judge --write
     python benchmarks/tumor.py --quick --prior DIR --judge DIR
 
-Three training sets, one per arm, from the same healthy phantoms (seeds 3,000,000 + k, disjoint from
-the phantoms the prior and the judge were trained on): ``--lesions`` synthetic liver lesions per
-phantom (radius ``--size`` mm) drawn by
+One training set per arm, from the same healthy phantoms (seeds 3,000,000 + k, disjoint from the
+phantoms the prior and the judge were trained on): ``--lesions`` synthetic liver lesions per phantom
+(radius ``--size`` mm) drawn by
 
-1. ``projdiff``: the ProjDiff lesion backend, no filter;
+1. ``projdiff``: the ProjDiff lesion backend, no filter (one arm per ``--prior``);
 2. ``projdiff + judge``: the same, with the quality filter (judge, ``--threshold``, ``--retries``);
-3. ``handcrafted``: the SynTumor-style baseline.
+3. ``projdiff + judge + discriminator`` with ``--discriminator``: the filter with both judges
+   (``--realism-threshold``), for the last ``--prior`` (the generator the discriminator was trained against);
+4. ``handcrafted``: the SynTumor-style baseline.
 
 Each arm trains the same 2.5D segmenter (``projdiff.tasks.segmenter``, same seed and steps) on
 patches centred on its synthetic lesions or on liver voxels. Test: held-out phantoms (seeds
@@ -44,6 +46,7 @@ from projdiff.tasks.seg_metrics import case_metrics, slice_jumps  # noqa: E402
 from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, make_segmenter,  # noqa: E402
                                       predict_slices, train_segmenter)
 from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_tumors  # noqa: E402
+from projdiff.tasks.tumor_discriminator import RealismDiscriminator  # noqa: E402
 from projdiff.tasks.tumor_judge import TumorJudge  # noqa: E402
 
 ORGAN = "liver"
@@ -103,7 +106,10 @@ def row(name: str, metrics: list[dict], records, jumps) -> list:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prior", default="runs/lesion-prior", help="lesion prior (projdiff train --preset lesions)")
+    parser.add_argument("--prior", nargs="+", default=["runs/lesion-prior"],
+                        help="lesion prior(s) (projdiff train --preset lesions)")
+    parser.add_argument("--discriminator", default=None, help="real-versus-synthetic discriminator (adds an arm)")
+    parser.add_argument("--realism-threshold", type=float, default=0.5)
     parser.add_argument("--judge", default="runs/tumor-judge",
                         help="tumor judge (python -m projdiff.tasks.tumor_judge)")
     parser.add_argument("--train", type=int, default=40, help="training phantoms per arm (40)")
@@ -130,10 +136,17 @@ def main(argv=None) -> None:
     spec = QUICK_SPEC if args.quick else LesionCropSpec()
     config = SegmenterConfig(widths=(8, 8, 8), patch=16, spacing=spec.spacing) if args.quick else \
         SegmenterConfig(spacing=spec.spacing)
-    projdiff_backend = ProjDiffLesion.load(args.prior, steps=args.steps, spacing=spec.spacing)
-    judge = QualityFilter(TumorJudge.load(args.judge), args.threshold, args.retries)
-    arms = {"projdiff": (projdiff_backend, None), "projdiff + judge": (projdiff_backend, judge),
-            "handcrafted": (HandcraftedLesion(), None)}
+    judge = TumorJudge.load(args.judge)
+    arms = {}
+    for prior in args.prior:
+        backend = ProjDiffLesion.load(prior, steps=args.steps, spacing=spec.spacing)
+        label = "projdiff" if len(args.prior) == 1 else f"projdiff `{prior}`"
+        arms[label] = (backend, None)
+        arms[f"{label} + judge"] = (backend, QualityFilter(judge, args.threshold, args.retries))
+    if args.discriminator:
+        arms[f"{label} + judge + discriminator"] = (backend, QualityFilter(
+            judge, args.threshold, args.retries, RealismDiscriminator.load(args.discriminator), args.realism_threshold))
+    arms["handcrafted"] = (HandcraftedLesion(), None)
     cases = held_out_cases(spec, args)
     real_jumps = [slice_jumps(p.case.ct.array, p.case.labels == TUMOR)["ratio"] for p in cases]
     rows = []
@@ -148,8 +161,10 @@ def main(argv=None) -> None:
                ["sensitivity", "FP comp./case", "accepted", "jump ratio"])
     body = (f"Segmenter trained {args.seg_steps} steps (batch {args.batch_size}) on {args.train} healthy phantoms "
             f"x {args.lesions} synthetic {ORGAN} lesions (radius {args.size}) per arm; tested on {args.test} held-out "
-            f"phantoms with {args.lesions} realistic lesions each. Prior `{args.prior}` ({args.steps} steps), judge "
-            f"`{args.judge}` (threshold {args.threshold}, {args.retries} retries). Dice and NSD: mean over cases; "
+            f"phantoms with {args.lesions} realistic lesions each. Prior(s) {', '.join(f'`{p}`' for p in args.prior)} "
+            f"({args.steps} steps), judge `{args.judge}` (threshold {args.threshold}, {args.retries} retries)"
+            + (f", discriminator `{args.discriminator}` (realism threshold {args.realism_threshold})"
+               if args.discriminator else "") + ". Dice and NSD: mean over cases; "
             f"found: detected / real lesions by size class; jump ratio: through-plane / in-plane mean HU jump "
             f"inside the training lesions (real test lesions: {np.nanmean(real_jumps):.2f}).\n\n"
             + table(headers, rows))

@@ -328,12 +328,24 @@ def test_tumor_cli_learned_option_errors(case_dir, tmp_path, capsys, extra, mess
 
 
 @pytest.mark.slow
-def test_tumor_benchmark_quick(lesion_prior_dir, judge_dir):
+def test_tumor_benchmark_quick(lesion_prior_dir, judge_dir, discriminator_dir):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "benchmarks/tumor.py", "--quick", "--prior", str(lesion_prior_dir),
-                           "--judge", str(judge_dir)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                           "--judge", str(judge_dir), "--discriminator", str(discriminator_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "|---|" in done.stdout and "projdiff + judge" in done.stdout and "handcrafted" in done.stdout
+    for arm in ("| projdiff |", "| projdiff + judge |", "| projdiff + judge + discriminator |", "| handcrafted |"):
+        assert arm in done.stdout
+
+
+@pytest.mark.slow
+def test_realism_benchmark_quick(cache, lesion_prior_dir, judge_dir, discriminator_dir):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "benchmarks/realism.py", "--quick", "--data", str(cache), "--generators",
+                           str(lesion_prior_dir), "--discriminators", str(discriminator_dir), "--judge", str(judge_dir)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| real lesions |" in done.stdout and f"| ProjDiff, `{lesion_prior_dir}` |" in done.stdout
 
 
 def test_bundled_tumor_models_load_and_the_judge_finds_real_lesions():
