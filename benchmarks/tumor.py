@@ -122,6 +122,8 @@ def parse_args(argv=None):
     parser.add_argument("--seg-steps", type=int, default=2000, help="segmenter training steps per arm (2000)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quick", action="store_true", help="tiny phantoms and runs: a smoke test")
+    parser.add_argument("--no-handcrafted", action="store_true", help="leave out the hand-crafted arm")
+    parser.add_argument("--section", default="tumor", help="section of benchmarks/RESULTS.md to write (tumor)")
     parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     if args.quick:
@@ -146,7 +148,8 @@ def main(argv=None) -> None:
     if args.discriminator:
         arms[f"{label} + judge + discriminator"] = (backend, QualityFilter(
             judge, args.threshold, args.retries, RealismDiscriminator.load(args.discriminator), args.realism_threshold))
-    arms["handcrafted"] = (HandcraftedLesion(), None)
+    if not args.no_handcrafted:
+        arms["handcrafted"] = (HandcraftedLesion(), None)
     cases = held_out_cases(spec, args)
     real_jumps = [slice_jumps(p.case.ct.array, p.case.labels == TUMOR)["ratio"] for p in cases]
     rows = []
@@ -168,7 +171,8 @@ def main(argv=None) -> None:
             f"found: detected / real lesions by size class; jump ratio: through-plane / in-plane mean HU jump "
             f"inside the training lesions (real test lesions: {np.nanmean(real_jumps):.2f}).\n\n"
             + table(headers, rows))
-    emit(args.write, "tumor", "Tumor synthesis: segmenting real lesions after training on synthetic ones", body)
+    title = "Tumor synthesis: segmenting real lesions after training on synthetic ones"
+    emit(args.write, args.section, title + ("" if args.section == "tumor" else f" ({args.section})"), body)
 
 
 if __name__ == "__main__":
