@@ -70,7 +70,8 @@ def main() -> None:
         for model in judges.values():
             row.append(np.mean([(predict_slices(model, v.unit)[p.lesion] <= PROBABILITY_CUT).mean()
                                 for v, p in zip(volumes, patches)]))
-        detected = [(predict_slices(judge, v.unit)[p.lesion] > PROBABILITY_CUT).mean() for v, p in zip(volumes, patches)]
+        detected = [(predict_slices(judge, v.unit)[p.lesion] > PROBABILITY_CUT).mean()
+                    for v, p in zip(volumes, patches)]
         stats = [lesion_statistics(config.hu_window.to_hu(v.unit), p.lesion, p.organ, spec.spacing)
                  for v, p in zip(volumes, patches)]
         row += [np.mean(detected), np.mean(np.asarray(detected) >= 0.5), np.nanmean([s[0] for s in stats]),

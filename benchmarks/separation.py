@@ -175,9 +175,10 @@ def main() -> None:
             "projdiff": lambda mix: separate(mix[None], rate, audio_prior, steps=steps, seed=0)[0],
             f"NMF K={components}": lambda mix: nmf_separate(mix, dictionaries, iterations),
         }
+        nmf = partial(nmf_separate, dictionaries=dictionaries, iterations=iterations)
         for level in args.warm_start:
-            methods[f"projdiff from NMF, sigma {level:g}"] = partial(
-                refine, audio_prior=audio_prior, start=level, first=lambda mix: nmf_separate(mix, dictionaries, iterations))
+            methods[f"projdiff from NMF, sigma {level:g}"] = partial(refine, audio_prior=audio_prior, start=level,
+                                                                      first=nmf)
         results, estimates = evaluate(tracks, rate, methods)
         seams = [seam_drop(e, torch.as_tensor(t), audio_prior.segment, 0.25, rate)
                  for e, t in zip(estimates["projdiff"], tracks)]

@@ -10,7 +10,8 @@ position, size and surroundings carry no label information: only the lesion's ap
 
 Adversarial only in half: the discriminator is trained on the frozen generator's samples; the
 generator (a diffusion prior trained by denoising) is not updated against it. Retrain it when the
-lesion prior changes.
+lesion prior changes. ``projdiff.tasks.tumor_adversarial`` trains both against each other
+(experimental: it did not make the lesions more realistic here).
 
 Score of a lesion (it sees only the CT around the lesion; the mask selects the voxels scored, as for
 ``projdiff.tasks.tumor_judge``): ``realism`` = the share of the lesion's voxels *not* judged
