@@ -58,7 +58,8 @@ def main() -> None:
     config = SegmenterConfig(window=spec.window, spacing=spec.spacing)
     count, steps = (4, 5) if args.quick else (args.lesions, args.backend_steps)
     patches = load_patches(args.data, "validation")[:count]
-    judges = {name: load_frozen(name, DISCRIMINATOR_KIND, "--discriminators")[0] for name in args.discriminators}
+    discriminators = {name: load_frozen(name, DISCRIMINATOR_KIND, "--discriminators")[0]
+                      for name in args.discriminators}
     judge = load_frozen(args.judge, JUDGE_KIND, "--judge")[0]
     sources = {"real lesions": judge_volumes(patches, config)}
     for name in args.generators:
@@ -67,7 +68,7 @@ def main() -> None:
     rows = []
     for label, volumes in sources.items():
         row = [label]
-        for model in judges.values():
+        for model in discriminators.values():
             row.append(np.mean([(predict_slices(model, v.unit)[p.lesion] <= PROBABILITY_CUT).mean()
                                 for v, p in zip(volumes, patches)]))
         detected = [(predict_slices(judge, v.unit)[p.lesion] > PROBABILITY_CUT).mean()
@@ -83,7 +84,7 @@ def main() -> None:
             f"a discriminator does not mark synthetic; judge `{args.judge}`: mean detected share and share of "
             "lesions accepted at 0.5; contrast: lesion minus surrounding organ (5 mm ring), HU; texture: HU std "
             "inside the lesion.\n\n"
-            + table(["lesions"] + [f"realism, `{name}`" for name in judges]
+            + table(["lesions"] + [f"realism, `{name}`" for name in discriminators]
                     + ["judge: detected", "judge: accepted", "contrast HU", "texture HU"], rows) + "\n")
     emit(args.write, "realism", "Realism of the learned lesions (tumor issue, discriminator)", body)
 

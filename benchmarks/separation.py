@@ -171,11 +171,11 @@ def main() -> None:
         shifted = load_tracks(Path(args.timbre_shift), STEMS)[0]
         suites.append(("TimGM6mb (timbre shift)", first_seconds(shifted, args.seconds, rate)))
     for label, tracks in suites:
+        nmf = partial(nmf_separate, dictionaries=dictionaries, iterations=iterations)
         methods = {
             "projdiff": lambda mix: separate(mix[None], rate, audio_prior, steps=steps, seed=0)[0],
-            f"NMF K={components}": lambda mix: nmf_separate(mix, dictionaries, iterations),
+            f"NMF K={components}": nmf,
         }
-        nmf = partial(nmf_separate, dictionaries=dictionaries, iterations=iterations)
         for level in args.warm_start:
             methods[f"projdiff from NMF, sigma {level:g}"] = partial(refine, audio_prior=audio_prior, start=level,
                                                                       first=nmf)

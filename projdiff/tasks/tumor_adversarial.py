@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from projdiff.atomic import write_json
+from projdiff.atomic import write_bytes, write_json
 from projdiff.engine.noise import derive_seed
 from projdiff.priors import load_prior
 from projdiff.priors.diffusers_prior import DiffusersPrior
@@ -195,7 +195,7 @@ def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str
     generator = torch.Generator().manual_seed(derive_seed("adversarial", config.seed))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    log_path, records, started = out / "log.jsonl", [], time.perf_counter()
+    records, started = [], time.perf_counter()
     order = np.random.default_rng(derive_seed("adversarial-order", config.seed)).permutation(len(train_set))
     unet.train()
     critic.train()
@@ -221,7 +221,7 @@ def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str
                         "judge": detected.item(), "denoising": denoise.item()})
     unet.eval()
     critic.eval()
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_bytes(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
     after = heldout_loss(unet, scheduler, validation)
     last = records[-50:]
     info = {"data": str(data), "prior": str(prior), "discriminator": critic_checkpoint, "judge": detector_checkpoint,
