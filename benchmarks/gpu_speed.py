@@ -10,7 +10,9 @@ it to the file given. Columns: milliseconds per solver step; milliseconds per ne
 ``(solve time - (steps + 1) calls) / steps``, relative to one call; images per second; peak GPU
 memory; and the mean absolute difference of the restored images from the float32 run with the same
 seeds (pixels in [0, 1]). Every configuration
-is warmed up first (which also compiles). Without a CUDA device it prints and writes
+is warmed up first (which also compiles). Above the table, the GPU's float32 result for the first
+batch size is compared with the same solve on the CPU (same seeds: the engine draws its noise on the
+CPU, so the two differ only by floating-point arithmetic). Without a CUDA device it prints and writes
 "no CUDA device" and exits with code 0.
 """
 
@@ -76,6 +78,17 @@ def time_configuration(raw, op, y: torch.Tensor, steps: int, dtype, channels_las
     return 1000 * seconds / steps, 1000 * per_call, peak, result["x"]
 
 
+def cpu_agreement(args, op_cuda, y: torch.Tensor, x_cuda: torch.Tensor) -> str:
+    """One line: how far the CUDA float32 restoration ``x_cuda`` is from the same solve on the CPU."""
+    prior = AffinePrior.unit_interval(projdiff.load_prior(args.prior))
+    op = copy.deepcopy(op_cuda).to("cpu")
+    x_cpu = projdiff.solve(op, prior, y.cpu(), sigma_y=0.05, steps=args.steps, seed=0, progress=False).x
+    diff = (x_cuda.cpu() - x_cpu).abs()
+    return (f"CUDA float32 against the CPU (batch {y.shape[0]}, same seeds): mean abs diff {float(diff.mean()):.2e}, "
+            f"max {float(diff.max()):.2e}; TF32 convolutions {torch.backends.cudnn.allow_tf32}, "
+            f"TF32 matmul {torch.backends.cuda.matmul.allow_tf32}.")
+
+
 def report(args) -> str:
     stamp = (f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  \n"
              f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}  \n"
@@ -87,7 +100,7 @@ def report(args) -> str:
     shape = (raw.shape[0] or 1, args.size, args.size)
     op = build_operator(TaskSpec(args.task), shape, torch.Generator().manual_seed(0)).to(device)
     generator = torch.Generator(device).manual_seed(0)
-    rows = []
+    rows, agreement = [], ""
     for batch in args.batches:
         clean = op(torch.rand((batch, *shape), generator=generator, device=device))
         y = clean + 0.05 * torch.randn(clean.shape, generator=generator, device=device)
@@ -98,6 +111,9 @@ def report(args) -> str:
                     ms_step, ms_call, peak, x = time_configuration(raw, op, y, args.steps, dtype, channels_last,
                                                                     compiled)
                     reference = x if reference is None else reference
+                    if not agreement:
+                        agreement = cpu_agreement(args, op, y, x)
+                        print(agreement, flush=True)
                     label = name + (" + channels_last" if channels_last else "") + (" + compile" if compiled else "")
                     overhead = (ms_step - ms_call * (args.steps + 1) / args.steps) / ms_call
                     per_second = batch * 1000 / (ms_step * args.steps)
@@ -108,7 +124,7 @@ def report(args) -> str:
               "| peak GPU MiB | mean abs diff vs float32 |\n|" + "---|" * 8)
     return (f"## ProjDiff on {torch.cuda.get_device_name(device)}\n\n{stamp}, CUDA {torch.version.cuda}  \n"
             f"Prior `{args.prior}`, task {args.task}, {args.size}x{args.size}, sigma_y 0.05, {args.steps} steps "
-            f"(NFE {args.steps + 1}), one sample per image.\n\n{header}\n" + "\n".join(rows) + "\n")
+            f"(NFE {args.steps + 1}), one sample per image.\n\n{agreement}\n\n{header}\n" + "\n".join(rows) + "\n")
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     whole_log = [json.loads(line) for line in (tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()]
     assert [r["loss"] for r in log] == [r["loss"] for r in whole_log]
     assert whole["heldout_loss"] == resumed["heldout_loss"]
+    assert resumed["hardware"] == "1 x cpu"  # recorded for the model card
     assert (tmp_path / "whole" / "README.md").read_text() == "card 6"
     assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == ["step-0000004", "step-0000006"]
 

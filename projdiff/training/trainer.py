@@ -141,6 +141,13 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def _hardware(accelerator) -> str:
+    """The processes and device of this run, e.g. ``"1 x cpu"`` or ``"4 x NVIDIA H200"`` (for the model card)."""
+    device = accelerator.device
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return f"{accelerator.num_processes} x {name}"
+
+
 def train(
     unet,
     scheduler,
@@ -181,7 +188,8 @@ def train(
 
     Returns
     -------
-    dict with ``step``, ``wall_seconds``, ``heldout_loss`` and ``output_dir``.
+    dict with ``step``, ``wall_seconds``, ``hardware`` (processes x device of this run), ``heldout_loss``
+    and ``output_dir``.
     """
     from accelerate import Accelerator
     from diffusers import DDPMPipeline
@@ -207,6 +215,7 @@ def train(
     latest = _latest_checkpoint(ckpt_dir)
     if latest is not None:
         accelerator.load_state(str(latest))
+        ema.to(accelerator.device)  # the restored EMA weights arrive on the CPU
         state = json.loads((latest / "trainer_state.json").read_text())
         if state["config"]["batch_size"] != config.batch_size or state["config"]["seed"] != config.seed:
             raise ValueError(f"{latest}: checkpoint was made with batch_size/seed "
@@ -258,7 +267,7 @@ def train(
     bar.close()
 
     summary = {"step": state["step"], "wall_seconds": round(state["wall_seconds"], 1), "output_dir": str(output_dir),
-               "config": asdict(config), "heldout_loss": None}
+               "config": asdict(config), "hardware": _hardware(accelerator), "heldout_loss": None}
     if state["step"] < config.steps:
         return summary
     if validation is not None:
