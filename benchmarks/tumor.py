@@ -60,7 +60,8 @@ def synthetic_volumes(backend, quality, spec: LesionCropSpec, args, config: Segm
     volumes, records, jumps = [], [], []
     for k in range(args.train):
         case = make_lesion_phantom(BENCH_OFFSET + k, replace(spec, organs={})).case
-        result = synthesize_tumors(case, ORGAN, args.lesions, args.size_mm, backend, seed=k, quality=quality)
+        result = synthesize_tumors(case, ORGAN, args.lesions, args.size_mm, backend, seed=k + 1000 * args.seed,
+                                   quality=quality)
         tumor = result.labels == TUMOR
         volumes.append(SegVolume(config.hu_window.to_unit(result.ct_hu), tumor, case.organ_mask(ORGAN)))
         records += [(ORGAN, les.placement.size_class, les.accepted, len(les.scores or [None]))
@@ -130,6 +131,8 @@ def parse_args(argv=None):
     parser.add_argument("--retries", type=int, default=10)
     parser.add_argument("--seg-steps", type=int, default=2000, help="segmenter training steps per arm (2000)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0, help="training run: lesion draws (seeds k + 1000 seed) and "
+                        "segmenter initialisation and patches; same phantoms and test cases (0)")
     parser.add_argument("--quick", action="store_true", help="tiny phantoms and runs: a smoke test")
     parser.add_argument("--no-handcrafted", action="store_true", help="leave out the hand-crafted arm")
     parser.add_argument("--section", default="tumor", help="section of benchmarks/RESULTS.md to write (tumor)")
@@ -164,8 +167,8 @@ def main(argv=None) -> None:
     rows, dice = [], []
     for name, (backend, quality) in arms.items():
         volumes, records, jumps = synthetic_volumes(backend, quality, spec, args, config)
-        model = make_segmenter(config, seed=0)
-        train_segmenter(model, SlicePatches(volumes, config, seed=0), args.seg_steps, args.batch_size,
+        model = make_segmenter(config, seed=args.seed)
+        train_segmenter(model, SlicePatches(volumes, config, seed=args.seed), args.seg_steps, args.batch_size,
                         progress=not args.quick)
         metrics = evaluate(model, config, cases)
         rows.append(row(name, metrics, records, jumps))
@@ -176,7 +179,8 @@ def main(argv=None) -> None:
     headers = (["training lesions", "Dice", f"Dice - {next(iter(arms))} [95% CI]", "NSD 2 mm"] +
                [f"found {c}" for c, _ in CLASS_LIMITS_MM] +
                ["sensitivity", "FP comp./case", "accepted", "jump ratio"])
-    body = (f"Segmenter trained {args.seg_steps} steps (batch {args.batch_size}) on {args.train} healthy phantoms "
+    body = (f"Seed {args.seed}. " * bool(args.seed) +
+            f"Segmenter trained {args.seg_steps} steps (batch {args.batch_size}) on {args.train} healthy phantoms "
             f"x {args.lesions} synthetic {ORGAN} lesions (radius {args.size}) per arm; tested on {args.test} held-out "
             f"phantoms with {args.lesions} realistic lesions each. Prior(s) {', '.join(f'`{p}`' for p in args.prior)} "
             f"({args.steps} steps), judge `{args.judge}` (threshold {args.threshold}, {args.retries} retries)"
