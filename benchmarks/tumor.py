@@ -91,7 +91,8 @@ def evaluate(model, config: SegmenterConfig, cases) -> list[dict]:
 def paired_difference(dice: np.ndarray, reference: np.ndarray, resamples: int = 2000) -> str:
     """Mean per-case Dice difference from the reference arm, with a 95% bootstrap interval over the test
     cases (paired: the same cases in both arms; it covers the choice of test cases, not the training run)."""
-    diff = (dice - reference)[~np.isnan(dice - reference)]
+    diff = dice - reference
+    diff = diff[~np.isnan(diff)]
     means = diff[np.random.default_rng(0).integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"

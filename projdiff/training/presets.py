@@ -241,7 +241,7 @@ are the EMA (decay {cfg['ema_decay']}) of the training weights.
 ## Training
 - Command: `{command}`
 - Steps: {summary['step']} at global batch {cfg['batch_size']}; AdamW, learning rate {cfg['learning_rate']} after {cfg['warmup_steps']} warm-up steps; seed {cfg['seed']}
-- Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) on {platform.machine()} ({summary.get('hardware', 'device not recorded')}), torch {torch.__version__}, Python {sys.version.split()[0]}
+- Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) on {platform.machine()} ({summary['hardware']}), torch {torch.__version__}, Python {sys.version.split()[0]}
 - Held-out denoising loss (EMA weights; MSE of the epsilon prediction at uniform random time steps with fixed noise, on the held-out data above): {summary['heldout_loss']:.5f}
 
 ## Use
