@@ -3,7 +3,7 @@
     python benchmarks/conformance.py --write        # all tables into benchmarks/RESULTS.md
     python benchmarks/conformance.py --quick        # smoke run (tiny sizes), prints only
 
-See projdiff/conformance.py for the problems and the figures.
+See projdiff/testing/conformance.py for the problems and the figures.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _results import emit, table  # noqa: E402
 
-from projdiff.conformance import evaluate, problems, projdiff_solver, reference_problem  # noqa: E402
 from projdiff.engine.schedules import linear_beta_alphas_cumprod, strided_vp_sigmas  # noqa: E402
+from projdiff.testing.conformance import evaluate, problems, projdiff_solver, reference_problem  # noqa: E402
 
 SWEEP = (0.5, 1.0, 1.5, 1.8, 2.0, 2.2)
 

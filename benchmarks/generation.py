@@ -31,9 +31,10 @@ from _chorales import add_chorale_arguments, first_seconds, length_note  # noqa:
 from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
-from projdiff.data.chorales import STEMS  # noqa: E402
-from projdiff.data.stems import load_tracks  # noqa: E402
-from projdiff.tasks.audio import AudioPrior, generate  # noqa: E402
+from projdiff.apps.audio.chorales import STEMS  # noqa: E402
+from projdiff.apps.audio.separation import generate  # noqa: E402
+from projdiff.apps.audio.stem_prior import AudioPrior  # noqa: E402
+from projdiff.apps.audio.stems import load_tracks  # noqa: E402
 
 N_FFT, HOP = 1024, 256
 

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 import projdiff
+from projdiff.apps.restoration.degradations import TaskSpec, build_operator
 from projdiff.priors import AffinePrior
-from projdiff.tasks.degradations import TaskSpec, build_operator
 
 PRECISIONS = {"float32": None, "autocast bf16": torch.bfloat16, "autocast fp16": torch.float16}
 

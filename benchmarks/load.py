@@ -55,8 +55,9 @@ def make_prior(folder: Path) -> tuple[str, str]:
         return f"bundled:{BUNDLED}", f"the bundled prior `bundled:{BUNDLED}`"
     from projdiff.priors import DiffusersPrior
     from projdiff.training import Recipe, build_model
+    from projdiff.training.architectures import TINY
 
-    unet, scheduler = build_model(Recipe(model="tiny", image_size=SIZE))
+    unet, scheduler = build_model(Recipe(TINY, data=None, shape=(1, SIZE, SIZE)))
     DiffusersPrior(unet, scheduler).save_pretrained(folder)
     return str(folder), (f"a tiny random UNet (`--model tiny`: widths 8-16, {sum(p.numel() for p in unet.parameters()):,} "
                          f"parameters), because `bundled:{BUNDLED}` does not exist yet")

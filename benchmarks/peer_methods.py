@@ -2,7 +2,7 @@
 
 A :class:`Method` runs ``(operator, prior, y, sigma_y, num_samples, seed, steps) -> (samples, nfe)``
 with ``y``, ``sigma_y``, the prior and the samples (K, B, *input_shape) in the data units of the
-problem, like a ``projdiff.conformance`` solver that also reports its denoiser calls.
+problem, like a ``projdiff.testing.conformance`` solver that also reports its denoiser calls.
 
 - ``ours(name)``: ``projdiff.solve(..., method=name)`` with its defaults (NFE: ``steps + 1`` for
   ProjDiff, ``steps`` for the baselines);
@@ -46,7 +46,7 @@ class Method:
     not_applicable: Callable[[object], str | None] = field(default=_always)
 
     def conformance_solver(self) -> Callable[..., torch.Tensor]:
-        """The samples only: a ``projdiff.conformance`` solver."""
+        """The samples only: a ``projdiff.testing.conformance`` solver."""
         return lambda *args: self.run(*args)[0]
 
 

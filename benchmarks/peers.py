@@ -11,7 +11,7 @@ the same network through ``deepinv_adapter.py`` (units, wrapped operators). Need
 extra (``pip install -e ".[bench]"``). Threads: torch's default, or ``OMP_NUM_THREADS`` (on a busy
 machine one thread can be many times faster than two).
 
-(a) Exact-posterior conformance (``projdiff.conformance``): per-sample MSE / MMSE (exact sampler: 2),
+(a) Exact-posterior conformance (``projdiff.testing.conformance``): per-sample MSE / MMSE (exact sampler: 2),
 MSE of the mean of K samples / MMSE (exact: 1 + 1/K) and coverage of 90% credible intervals (exact
 0.90), on all 20 problems, 64 draws and 39 samples per problem, 100 steps (about 8 minutes on one
 busy CPU core). deepinv's solvers see each problem mapped to images by ``x_img = 0.5 + c x``
@@ -34,16 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
 from _plots import pareto_front, plot_panels  # noqa: E402
 from _results import emit, table  # noqa: E402
 from peer_methods import OURS, Method, ours, theirs  # noqa: E402
 from restoration import NOISE, SETTINGS, images, measure, scores  # noqa: E402
 
-import torch  # noqa: E402
-
 import projdiff  # noqa: E402
-from projdiff.conformance import evaluate, gaussian_prior, gmm_prior, problems  # noqa: E402
 from projdiff.priors import AffinePrior  # noqa: E402
+from projdiff.testing.conformance import evaluate, gaussian_prior, gmm_prior, problems  # noqa: E402
 
 PLOTS = Path(__file__).resolve().parent / "plots"
 QUICK_PROBLEMS = ("gauss-inpaint30-s0", "gmm-inpaint30-s0.1")
@@ -131,7 +130,7 @@ def conformance(args) -> tuple[str, str]:
                      for kind, prior in (("Gaussian", gaussian_prior()), ("GMM", gmm_prior())))
     sweep = "#step-size-the-default-rule-against-fixed-step-sizes"
     body = (
-        f"{len(names)} problems of `projdiff.conformance.problems()` (Gaussian and GMM priors, 5 operators, "
+        f"{len(names)} problems of `projdiff.testing.conformance.problems()` (Gaussian and GMM priors, 5 operators, "
         f"sigma_y 0 and 0.1), {draws} draws of (x, y) each, {samples} samples per draw, {steps} steps (NFE "
         f"{steps + 1} for ProjDiff, {steps} for the others). Last rows: the geometric mean of the ratios and the "
         "mean distance of the coverage from 0.90 over the problems a solver ran on. Ours: `projdiff.solve` "

@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
-from projdiff.data import load_fashion_mnist  # noqa: E402
-from projdiff.engine.noise import derive_seed  # noqa: E402
+from projdiff.apps.restoration.degradations import TaskSpec, build_operator  # noqa: E402
+from projdiff.apps.restoration.fashion_mnist import load_fashion_mnist  # noqa: E402
 from projdiff.priors import AffinePrior  # noqa: E402
-from projdiff.tasks.degradations import TaskSpec, build_operator  # noqa: E402
+from projdiff.utils.seeds import derive_seed  # noqa: E402
 
 SETTINGS = [("sr4", TaskSpec("sr4")), ("inpaint 50%", TaskSpec("inpaint", {"fraction": 0.5})),
             ("inpaint box", TaskSpec("inpaint", {"box": (10, 10, 12, 12)})),

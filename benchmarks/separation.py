@@ -16,7 +16,7 @@ Methods (STFT: n_fft 512 = 64 ms, hop 128, periodic Hann, centred):
   (``separate(init=...)``) at noise level SIGMA (waveform units), 10 levels from SIGMA down to the
   prior's lowest; a diagnosis: if the prior improved on NMF's estimates, these rows would beat NMF;
 - ``oracle IRM``: masks ``|S_k|^2 / sum_j |S_j|^2`` from the true stems (an upper bound for masks).
-Scores: the MSDM protocol of ``projdiff.tasks.audio_metrics`` (4 s windows, 2 s hop).
+Scores: the MSDM protocol of ``projdiff.apps.audio.metrics`` (4 s windows, 2 s hop).
 """
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ from _chorales import add_chorale_arguments, first_seconds, length_note  # noqa:
 from _results import emit, table  # noqa: E402
 
 import projdiff  # noqa: E402
-from projdiff.data.chorales import STEMS  # noqa: E402
-from projdiff.data.stems import load_tracks  # noqa: E402
-from projdiff.engine.schedules import karras_sigmas  # noqa: E402
-from projdiff.tasks.audio import AudioPrior, segment_starts, separate  # noqa: E402
-from projdiff.tasks.audio_metrics import msdm_scores, si_sdr, summarize  # noqa: E402
+from projdiff.apps.audio.chorales import STEMS  # noqa: E402
+from projdiff.apps.audio.metrics import msdm_scores, si_sdr, summarize  # noqa: E402
+from projdiff.apps.audio.separation import segment_starts, separate  # noqa: E402
+from projdiff.apps.audio.stem_prior import AudioPrior  # noqa: E402
+from projdiff.apps.audio.stems import load_tracks  # noqa: E402
+from projdiff.engine import karras_sigmas  # noqa: E402
 
 N_FFT, HOP = 512, 128
 
@@ -120,8 +121,8 @@ def seam_drop(estimates: torch.Tensor, references: torch.Tensor, segment: int, o
 
 def refine(mixture: torch.Tensor, audio_prior: AudioPrior, start: float, first, steps: int = 10) -> torch.Tensor:
     """ProjDiff from the estimate ``first(mixture)`` (K, N) at noise level ``start`` (waveform units)."""
-    low = float(audio_prior.sampler.get("sigma_min", audio_prior.prior.sigma_min * audio_prior.waveform_scale))
-    return separate(mixture[None], audio_prior.sample_rate, audio_prior, steps=steps, seed=0, init=first(mixture)[None],
+    low = float(audio_prior.card.sampler.get("sigma_min", audio_prior.prior.sigma_min * audio_prior.card.waveform_scale))
+    return separate(mixture[None], audio_prior.card.sample_rate, audio_prior, steps=steps, seed=0, init=first(mixture)[None],
                     sigmas=karras_sigmas(steps, low, start))[0]
 
 
@@ -156,8 +157,8 @@ def main() -> None:
     if args.quick:
         train, test = [t[:, : 4 * rate] for t in train[:2]], [t[:, : 5 * rate] for t in test[:2]]
     audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
-    if audio_prior.sample_rate != rate:
-        raise SystemExit(f"prior rate {audio_prior.sample_rate} Hz differs from the data's {rate} Hz")
+    if audio_prior.card.sample_rate != rate:
+        raise SystemExit(f"prior rate {audio_prior.card.sample_rate} Hz differs from the data's {rate} Hz")
     steps = 5 if args.quick else args.steps
     test = first_seconds(test, args.seconds, rate)
     sampler = audio_prior.describe_sampler(steps)
@@ -180,7 +181,7 @@ def main() -> None:
             methods[f"projdiff from NMF, sigma {level:g}"] = partial(refine, audio_prior=audio_prior, start=level,
                                                                       first=nmf)
         results, estimates = evaluate(tracks, rate, methods)
-        seams = [seam_drop(e, torch.as_tensor(t), audio_prior.segment, 0.25, rate)
+        seams = [seam_drop(e, torch.as_tensor(t), audio_prior.card.segment, 0.25, rate)
                  for e, t in zip(estimates["projdiff"], tracks)]
         seam_note = f"{label}: ProjDiff's SI-SDR drop at segment seams {sum(seams) / len(seams):.2f} dB. "
         oracle_scores = [msdm_scores(oracle_irm(torch.as_tensor(t).sum(0), torch.as_tensor(t)), torch.as_tensor(t),

@@ -35,9 +35,9 @@ from _results import emit, table  # noqa: E402
 from restoration import SETTINGS, images, measure  # noqa: E402
 
 import projdiff  # noqa: E402
+from projdiff.apps.restoration.degradations import build_operator  # noqa: E402
 from projdiff.priors import AffinePrior  # noqa: E402
 from projdiff.priors.base import Prior, sigma_column  # noqa: E402
-from projdiff.tasks.degradations import build_operator  # noqa: E402
 
 TASKS = dict(SETTINGS)
 MIB = 2**20

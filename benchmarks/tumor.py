@@ -13,9 +13,9 @@ phantoms the prior and the judge were trained on): ``--lesions`` synthetic liver
    (``--realism-threshold``), for the last ``--prior`` (the generator the discriminator was trained against);
 4. ``handcrafted``: the SynTumor-style baseline.
 
-Each arm trains the same 2.5D segmenter (``projdiff.tasks.segmenter``, same seed and steps) on
+Each arm trains the same 2.5D segmenter (``projdiff.apps.tumor.segmenter``, same seed and steps) on
 patches centred on its synthetic lesions or on liver voxels. Test: held-out phantoms (seeds
-2,000,000 + k) with realistic lesions (``projdiff.data.lesions``, the "real" tumours here), the
+2,000,000 + k) with realistic lesions (``projdiff.apps.tumor.realistic_lesions``, the "real" tumours here), the
 prediction (probability > 0.5) kept inside the liver. Reported per arm: per-case Dice and surface
 Dice at 2 mm (mean over cases), lesion sensitivity by size class (pooled over cases; a lesion is
 found when any of its voxels is predicted), false-positive components per case, the filter's
@@ -37,17 +37,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _results import emit, table  # noqa: E402
 
-from projdiff.data.lesion_crops import LesionCropSpec, make_lesion_phantom, phantom_seed  # noqa: E402
-from projdiff.tasks.ct.labels import DEFAULT_LABELS  # noqa: E402
-from projdiff.tasks.handcrafted_lesion import HandcraftedLesion  # noqa: E402
-from projdiff.tasks.lesion_masks import CLASS_LIMITS_MM, parse_size  # noqa: E402
-from projdiff.tasks.projdiff_lesion import ProjDiffLesion  # noqa: E402
-from projdiff.tasks.seg_metrics import case_metrics, slice_jumps  # noqa: E402
-from projdiff.tasks.segmenter import (SegmenterConfig, SegVolume, SlicePatches, make_segmenter,  # noqa: E402
-                                      predict_slices, train_segmenter)
-from projdiff.tasks.tumor import QualityFilter, acceptance_summary, synthesize_tumors  # noqa: E402
-from projdiff.tasks.tumor_discriminator import RealismDiscriminator  # noqa: E402
-from projdiff.tasks.tumor_judge import TumorJudge  # noqa: E402
+from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS  # noqa: E402
+from projdiff.apps.tumor.discriminator import RealismDiscriminator  # noqa: E402
+from projdiff.apps.tumor.handcrafted_lesion import HandcraftedLesion  # noqa: E402
+from projdiff.apps.tumor.judge import TumorJudge  # noqa: E402
+from projdiff.apps.tumor.lesion_crops import LesionCropSpec, make_lesion_phantom, phantom_seed  # noqa: E402
+from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, parse_size  # noqa: E402
+from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
+from projdiff.apps.tumor.seg_metrics import case_metrics, slice_jumps  # noqa: E402
+from projdiff.apps.tumor.segmenter import (  # noqa: E402
+    SegmenterConfig,
+    SegVolume,
+    SlicePatches,
+    make_segmenter,
+    predict_slices,
+    train_segmenter,
+)
+from projdiff.apps.tumor.synthesis import QualityFilter, acceptance_summary, synthesize_tumors  # noqa: E402
 
 ORGAN = "liver"
 BENCH_OFFSET = 3_000_000

@@ -40,11 +40,12 @@ def tiny_audio_prior_dir(tmp_path_factory):
     """A random 4-stem UNet1D prior (8 kHz, 256-sample segments) with audio metadata."""
     from diffusers import DDPMScheduler
 
+    from projdiff.apps.audio.recipes import AUDIO_TINY
+    from projdiff.apps.audio.stem_prior import StemPriorCard
     from projdiff.priors import DiffusersPrior
-    from projdiff.training.presets import Recipe, build_model
 
-    unet, _ = build_model(Recipe(model="audio-tiny", image_size=256, channels=4), seed=0)
+    unet = AUDIO_TINY.build(channels=4, condition_channels=0, sample_size=256, seed=0)
     folder = tmp_path_factory.mktemp("priors") / "tiny_audio"
-    meta = {"kind": "audio", "sample_rate": 8000, "stems": list(AUDIO_STEMS), "segment": 256, "waveform_scale": 0.25}
-    DiffusersPrior(unet, DDPMScheduler(), metadata=meta).save_pretrained(folder)
+    card = StemPriorCard(sample_rate=8000, stems=AUDIO_STEMS, segment=256, waveform_scale=0.25)
+    DiffusersPrior(unet, DDPMScheduler(), metadata=card.to_dict()).save_pretrained(folder)
     return folder

@@ -3,7 +3,7 @@
 Nothing here knows about images, audio or CT; inputs are tensors of the operator's input shape.
 """
 
-from projdiff.engine.projdiff import DivergenceError, sample_projdiff
+from projdiff.engine.projdiff_sampler import DivergenceError, sample_projdiff
 from projdiff.engine.result import SolveResult
 from projdiff.engine.schedules import karras_sigmas, linear_beta_alphas_cumprod, strided_vp_sigmas
 from projdiff.engine.solve import METHODS, default_sigmas, solve

@@ -14,7 +14,7 @@ from projdiff.engine.dps import sample_dps
 from projdiff.engine.noise import NoiseSource, item_seeds
 from projdiff.engine.observation import Problem
 from projdiff.engine.pigdm import sample_pigdm
-from projdiff.engine.projdiff import sample_projdiff
+from projdiff.engine.projdiff_sampler import sample_projdiff
 from projdiff.engine.result import SolveResult
 from projdiff.engine.schedules import karras_sigmas
 
@@ -72,7 +72,7 @@ def solve(
     y: torch.Tensor,
     *,
     sigma_y: float | torch.Tensor = 0.0,
-    steps: int = 100,
+    steps: int | None = None,
     num_samples: int = 1,
     seed: int | Sequence[int] | None = None,
     method: str = "projdiff",
@@ -93,8 +93,10 @@ def solve(
         Measurements, in the prior's data space, finite.
     sigma_y : float or tensor of shape (B,), default 0
         Standard deviation of the Gaussian measurement noise, in the units of ``y``.
-    steps : int, default 100
-        Noise levels visited (denoiser calls per sample = ``1 + steps * inner_steps``).
+    steps : int, optional
+        Noise levels visited (denoiser calls per sample = ``1 + steps * inner_steps``). Default:
+        ``len(sigmas)`` when ``sigmas`` is given (as in k-diffusion, a schedule is its own step
+        count), else 100.
     num_samples : int, default 1
         Posterior samples per input; ``result.x`` is their mean and ``result.std`` their spread.
     seed : int, sequence of B ints, or None
@@ -108,7 +110,7 @@ def solve(
     callback : callable, optional
         Receives a dict of intermediates after every update (see ``sample_projdiff``).
     **options
-        ``sigmas`` (explicit descending noise levels, ``steps`` of them) for every method, and the
+        ``sigmas`` (explicit descending noise levels, one per step) for every method, and the
         method's own options; for ProjDiff ``step_size``, ``inner_steps``, ``momentum``, ``bridge``,
         ``restricted_encoding`` and ``per_mode`` (see ``sample_projdiff``).
 
@@ -128,9 +130,11 @@ def solve(
     >>> result.x.shape, result.nfe
     (torch.Size([1, 8]), 11)
     """
+    sigmas = options.pop("sigmas", None)
+    if steps is None:
+        steps = 100 if sigmas is None else len(torch.as_tensor(sigmas).flatten())
     sigma = _check_inputs(operator, prior, y, sigma_y, steps, num_samples)
     allowed = _method_options(method)
-    sigmas = options.pop("sigmas", None)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(f"options: {', '.join(unknown)} not understood by method {method!r}; "

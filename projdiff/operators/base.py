@@ -24,19 +24,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from projdiff.operators._common import Shape, as_shape, check_trailing, flat_apply
 from projdiff.operators.linalg import conjugate_gradient, trace_estimate
-
-Shape = tuple[int, ...]
-
-
-def _shape(value: Sequence[int], name: str) -> Shape:
-    try:
-        shape = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{name}: expected a sequence of positive ints, got {value!r}") from None
-    if not shape or any(v < 1 for v in shape):
-        raise ValueError(f"{name}: expected a non-empty sequence of positive ints, got {value!r}")
-    return shape
 
 
 @dataclass(frozen=True)
@@ -77,7 +66,7 @@ class Operator(torch.nn.Module):
 
     def __init__(self, input_shape: Sequence[int], noise_gain: float | None = None):
         super().__init__()
-        self.input_shape: Shape = _shape(input_shape, "input_shape")
+        self.input_shape: Shape = as_shape(input_shape, "input_shape")
         self._noise_gain = noise_gain
         self._output_shape: Shape | None = None
 
@@ -97,11 +86,7 @@ class Operator(torch.nn.Module):
 
     def batch_shape(self, x: torch.Tensor) -> torch.Size:
         """Leading batch dimensions of an input ``x`` (raises if the trailing ones are wrong)."""
-        n = len(self.input_shape)
-        if x.dim() < n or tuple(x.shape[x.dim() - n :]) != self.input_shape:
-            raise ValueError(f"x: expected shape (*batch, {', '.join(map(str, self.input_shape))}), "
-                             f"got {tuple(x.shape)}")
-        return x.shape[: x.dim() - n]
+        return check_trailing(x, self.input_shape, "x")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -184,22 +169,16 @@ class LinearOperator(Operator):
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter
 
-    # -- helpers for function-defined operators: flatten leading dims to one ---------------------
-    def _flat_call(self, fn: Callable, v: torch.Tensor, in_shape: Shape) -> torch.Tensor:
-        lead = v.shape[: v.dim() - len(in_shape)]
-        out = fn(v.reshape(-1, *in_shape))
-        return out.reshape(*lead, *out.shape[1:])
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._forward_fn is None:
             raise NotImplementedError(f"{type(self).__name__}.forward")
         self.batch_shape(x)
-        return self._flat_call(self._forward_fn, x, self.input_shape)
+        return flat_apply(self._forward_fn, x, self.input_shape)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``A^T y``: shape ``(*batch, *output_shape) -> (*batch, *input_shape)``."""
         if self._adjoint_fn is not None:
-            return self._flat_call(self._adjoint_fn, y, self.output_shape)
+            return flat_apply(self._adjoint_fn, y, self.output_shape)
         lead = y.shape[: y.dim() - len(self.output_shape)]
         zeros = torch.zeros((*lead, *self.input_shape), dtype=y.dtype, device=y.device)
         with torch.enable_grad():

@@ -7,8 +7,7 @@ from typing import Sequence
 
 import torch
 
-from projdiff.operators._common import (as_float, as_int, as_real_tensor, as_shape, cast, check_generator,
-                                        check_trailing)
+from projdiff.operators._common import as_float, as_int, as_real_tensor, as_shape, cast, check_generator, check_trailing
 from projdiff.operators.base import LinearOperator
 
 

@@ -3,11 +3,9 @@
 A variance-preserving model sees ``x_t = sqrt(abar_t) (x0 + sigma eps)`` with
 ``sigma_t = sqrt((1 - abar_t) / abar_t)``. The wrapper scales the input by ``1 / sqrt(1 + sigma^2)``,
 maps ``sigma`` to a fractional time step by interpolating ``log sigma_t`` (the UNets' sinusoidal
-time embedding accepts real-valued steps), and turns the network output into ``x0``:
-
-- ``epsilon``: ``x0 = x - sigma * eps``;
-- ``v_prediction``: ``x0 = c^2 x - sigma c v`` with ``c = 1 / sqrt(1 + sigma^2)``;
-- ``sample``: the output is ``x0``.
+time embedding accepts real-valued steps), and turns the network output into ``x0`` according to
+the scheduler's prediction type (``epsilon``, ``v_prediction`` or ``sample``; the one
+table in ``projdiff.priors.prediction``, which also holds the training loss).
 
 Extra output channels (learned variance, 2C outputs for C inputs) are dropped.
 
@@ -29,9 +27,9 @@ import torch
 
 from projdiff.engine.schedules import alphas_cumprod_to_sigmas
 from projdiff.priors.base import Prior, sigma_column
+from projdiff.priors.prediction import prediction_of
 
 WRAPPER_CONFIG = "projdiff.json"
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 class DiffusersPrior(Prior):
@@ -62,12 +60,9 @@ class DiffusersPrior(Prior):
     def __init__(self, unet, scheduler, *, data_range: tuple[float, float] = (-1.0, 1.0),
                  metadata: dict | None = None):
         super().__init__()
-        kind = scheduler.config.prediction_type
-        if kind not in PREDICTION_TYPES:
-            raise ValueError(f"scheduler prediction_type: expected one of {PREDICTION_TYPES}, got {kind!r}")
+        self.prediction = prediction_of(scheduler)
         self.unet = unet.eval()
         self.scheduler = scheduler
-        self.prediction_type = kind
         self.data_range = (float(data_range[0]), float(data_range[1]))
         self.metadata = dict(metadata or {})
         sigmas = alphas_cumprod_to_sigmas(torch.as_tensor(scheduler.alphas_cumprod))
@@ -80,6 +75,11 @@ class DiffusersPrior(Prior):
         blocks = len(unet.config.down_block_types)
         self.size_multiple = 2 ** max(blocks - 1, 0)
         self.shape = (channels, None, None) if "2D" in type(unet).__name__ else (channels, None)
+
+    @property
+    def prediction_type(self) -> str:
+        """What the UNet predicts: ``epsilon``, ``v_prediction`` or ``sample``."""
+        return self.prediction.name
 
     def check_shape(self, shape) -> None:
         super().check_shape(shape)
@@ -113,11 +113,7 @@ class DiffusersPrior(Prior):
         out = self.unet(inputs.to(param.dtype), t).sample.to(x.dtype)
         if out.shape[1] == 2 * x.shape[1]:
             out = out[:, : x.shape[1]]
-        if self.prediction_type == "epsilon":
-            return x - s * out
-        if self.prediction_type == "v_prediction":
-            return c_in**2 * x - s * c_in * out
-        return out
+        return self.prediction.denoised(x, s, out)
 
     def with_condition(self, condition: torch.Tensor) -> "ConditionedPrior":
         """This prior with a fixed condition of shape (B, condition_channels, ...), one per item."""

@@ -10,16 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from projdiff.priors.diffusers_prior import DiffusersPrior
+from projdiff.utils.bundled import PREFIX, bundled_names, bundled_path
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
-PREFIX = "bundled:"
+
+def _holds_unet(folder: Path) -> bool:
+    return (folder / "unet").is_dir() or (folder / "config.json").is_file()
 
 
 def bundled_priors() -> list[str]:
     """Names of the priors shipped with the package."""
-    if not BUNDLED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in BUNDLED_DIR.iterdir() if (p / "unet").is_dir() or (p / "config.json").is_file())
+    return bundled_names(_holds_unet)
 
 
 def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
@@ -37,7 +37,7 @@ def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
         if name not in bundled_priors():
             raise FileNotFoundError(f"prior: no bundled prior {name!r}; bundled: "
                                     f"{', '.join(PREFIX + n for n in bundled_priors()) or 'none'}")
-        return DiffusersPrior.from_pretrained(BUNDLED_DIR / name)
+        return DiffusersPrior.from_pretrained(bundled_path(name))
     path = Path(text)
     if not path.exists() and (text.startswith((".", "/", "~")) or text.count("/") != 1):
         raise FileNotFoundError(f"prior: {text} is neither a folder nor a hub id (owner/name) nor "

@@ -29,8 +29,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from projdiff.atomic import write_bytes
 from projdiff.priors.diffusers_prior import write_wrapper_config
+from projdiff.priors.prediction import condition_channels_of, denoising_loss, heldout_loss
+from projdiff.utils.files import write_bytes
 
 CHECKPOINT_PREFIX = "step-"
 
@@ -90,50 +91,6 @@ def _gather(dataset: Dataset, indices: torch.Tensor, epoch: int) -> torch.Tensor
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     return torch.stack([dataset[int(i)] for i in indices])
-
-
-def denoising_loss(unet, scheduler, batch: torch.Tensor, generator: torch.Generator,
-                   condition_channels: int = 0) -> torch.Tensor:
-    """Mean squared error of the UNet's prediction (epsilon, v or sample) at uniform random times.
-
-    For a conditional UNet the last ``condition_channels`` channels of ``batch`` are the condition:
-    they are not noised and are concatenated to the noisy data, as ``DiffusersPrior`` does.
-    """
-    x0 = batch[:, : batch.shape[1] - condition_channels]
-    condition = batch[:, x0.shape[1] :] if condition_channels else None
-    n = x0.shape[0]
-    t = torch.randint(scheduler.config.num_train_timesteps, (n,), generator=generator)
-    noise = torch.randn(x0.shape, generator=generator)
-    t, noise = t.to(x0.device), noise.to(x0.device)
-    xt = scheduler.add_noise(x0, noise, t)
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        target = noise
-    elif kind == "v_prediction":
-        target = scheduler.get_velocity(x0, noise, t)
-    elif kind == "sample":
-        target = x0
-    else:
-        raise ValueError(f"scheduler prediction_type: expected epsilon, v_prediction or sample, got {kind!r}")
-    inputs = xt if condition is None else torch.cat([xt, condition], dim=1)
-    return torch.nn.functional.mse_loss(unet(inputs, t).sample.float(), target.float())
-
-
-@torch.no_grad()
-def heldout_loss(unet, scheduler, data: torch.Tensor, batch_size: int = 250, seed: int = 12345) -> float:
-    """Denoising loss on fixed data with fixed times and noise (comparable across runs)."""
-    g = torch.Generator().manual_seed(seed)
-    extra = condition_channels_of(unet)
-    total = 0.0
-    for start in range(0, data.shape[0], batch_size):
-        chunk = data[start : start + batch_size]
-        total += denoising_loss(unet, scheduler, chunk, g, extra).item() * chunk.shape[0]
-    return total / data.shape[0]
-
-
-def condition_channels_of(unet) -> int:
-    """Input channels beyond the output channels: the condition of a conditional UNet."""
-    return unet.config.in_channels - unet.config.out_channels
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:

@@ -1,0 +1,1 @@
+"""The audio application's subcommands: ``separate``, ``generate`` and ``data chorales``."""

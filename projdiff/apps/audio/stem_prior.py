@@ -1,0 +1,100 @@
+"""A joint stem prior and what the audio application must know about it (its model-card metadata).
+
+The prior models K stems at once (channels = stems) on waveform segments of ``segment`` samples at
+``sample_rate`` Hz; model data = waveform / ``waveform_scale`` (the conversion is done once, by
+``AffinePrior``). The facts are saved as the prior's ``projdiff.json`` metadata by the training
+recipe (``StemPriorCard.to_dict``) and read back by ``AudioPrior.of`` (``StemPriorCard.from_dict``).
+
+Sampler settings: a prior may recommend its own (``sampler``: steps, the noise range in waveform
+units, and ProjDiff options, chosen on validation data, see the prior's model card); they are the
+defaults of ``separate`` and ``generate`` and every explicit argument wins. Without a
+recommendation the engine's defaults apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from projdiff.engine import karras_sigmas
+from projdiff.priors import AffinePrior
+
+KIND = "audio"
+
+
+@dataclass(frozen=True)
+class StemPriorCard:
+    """The metadata of a joint stem prior (``projdiff.json``, ``"kind": "audio"``).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz.
+    stems : tuple of str
+        Stem names in channel order.
+    segment : int
+        Samples per item the prior was trained on.
+    waveform_scale : float
+        Model data = waveform / waveform_scale.
+    sampler : dict
+        The recommended sampler (may be empty): ``steps``, ``sigma_min``/``sigma_max`` in waveform
+        units, ProjDiff options.
+    """
+
+    sample_rate: int
+    stems: tuple[str, ...]
+    segment: int
+    waveform_scale: float
+    sampler: dict = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict:
+        return {"kind": KIND, "sample_rate": self.sample_rate, "stems": list(self.stems),
+                "waveform_scale": self.waveform_scale, "segment": self.segment, "sampler": dict(self.sampler)}
+
+    @classmethod
+    def from_dict(cls, meta: dict) -> "StemPriorCard":
+        """From a prior's metadata; ValueError when it is not an audio stem prior's."""
+        if meta.get("kind") != KIND:
+            raise ValueError("prior: not an audio stem prior (its projdiff.json metadata has no kind = audio)")
+        return cls(int(meta["sample_rate"]), tuple(meta["stems"]), int(meta["segment"]), float(meta["waveform_scale"]),
+                   dict(meta.get("sampler", {})))
+
+
+@dataclass(frozen=True)
+class AudioPrior:
+    """A joint stem prior (``prior``, in model units) with its card."""
+
+    prior: object
+    card: StemPriorCard
+
+    @classmethod
+    def of(cls, prior) -> "AudioPrior":
+        return cls(prior, StemPriorCard.from_dict(getattr(prior, "metadata", {}) or {}))
+
+    def waveform_prior(self) -> AffinePrior:
+        """The prior in waveform units."""
+        return AffinePrior(self.prior, scale=self.card.waveform_scale)
+
+    def solve_settings(self, steps: int | None, options: dict) -> tuple[int, dict]:
+        """``(steps, options)`` for ``solve``: the prior's recommended sampler, then ``options``.
+
+        The recommendation may hold ``steps``, ``sigma_max`` and ``sigma_min`` (waveform units; a
+        Karras schedule between them) and any ProjDiff option (``step_size``, ``inner_steps``,
+        ``momentum``, ...). ``steps=None`` takes the recommended count (else 100).
+        """
+        recommended = dict(self.card.sampler)
+        recommended_steps = recommended.pop("steps", 100)
+        steps = int(steps or recommended_steps)
+        low, high = recommended.pop("sigma_min", None), recommended.pop("sigma_max", None)
+        if low is not None and high is not None and "sigmas" not in options:
+            recommended["sigmas"] = karras_sigmas(steps, float(low), float(high))
+        return steps, {**recommended, **options}
+
+    def describe_sampler(self, steps: int | None = None, **options) -> str:
+        """One line naming the settings ``solve_settings`` gives, e.g. for reports."""
+        steps, settings = self.solve_settings(steps, options)
+        sigmas = settings.pop("sigmas", None)
+        parts = [f"{steps} steps"]
+        if sigmas is not None:
+            parts.append(f"sigma {float(sigmas[0]):g} -> {float(sigmas[-1]):g} (waveform units)")
+        parts += [f"{key} {value}" for key, value in sorted(settings.items())]
+        return ", ".join(parts)

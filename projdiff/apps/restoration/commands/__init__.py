@@ -1,0 +1,1 @@
+"""The restoration application's subcommands: ``restore``, ``demo`` and ``run``."""

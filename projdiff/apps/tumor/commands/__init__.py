@@ -1,0 +1,2 @@
+"""The tumor application's subcommands: ``tumor`` (with ``train-judge``, ``train-discriminator`` and
+``finetune-adversarial``) and ``data lesions``."""

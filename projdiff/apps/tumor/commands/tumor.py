@@ -1,0 +1,118 @@
+"""``projdiff tumor``: synthesize tumors inside an organ of an abdominal CT."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from projdiff.apps.arguments import positive
+from projdiff.apps.base import Command
+from projdiff.apps.tumor.commands import finetune_adversarial, train_discriminator, train_judge
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ct", help="case folder, NIfTI file, DICOM folder or DICOM file")
+    p.add_argument("--demo", action="store_true", help="use a real CT slice (pydicom-data) or the phantom")
+    p.add_argument("--organ", default="liver", help="host organ (default liver)")
+    p.add_argument("--organ-mask", help="NIfTI mask of --organ on the CT's grid (for inputs without labels)")
+    p.add_argument("--count", type=positive(int), default=1, help="lesions per case (default 1)")
+    p.add_argument("--size", default="small", help="lesion radius: a range like 10-20mm, or tiny (3-5 mm), small "
+                   "(6-10), medium (12-20), large (24-40); default small")
+    p.add_argument("--backend", default="projdiff", help="lesion appearance: projdiff (default: ProjDiff inpainting "
+                   "with a learned lesion prior) or handcrafted (SynTumor-style baseline)")
+    p.add_argument("--prior", help="projdiff backend: lesion prior, bundled:NAME or a folder (default bundled:lesions)")
+    p.add_argument("--steps", type=positive(int), help="projdiff backend: noise levels per slice stack (default 50)")
+    p.add_argument("--judge", help="quality filter: tumor judge folder (projdiff tumor train-judge); "
+                   "default: no filter")
+    p.add_argument("--threshold", type=float, help="quality filter: accept a lesion when this share of its voxels "
+                   "is judged tumor (default 0.5)")
+    p.add_argument("--retries", type=int, help="quality filter: redraws of a rejected lesion before it is dropped "
+                   "(default 10)")
+    p.add_argument("--discriminator", help="quality filter, optional second judge: a real-versus-synthetic "
+                   "discriminator folder or bundled:NAME (projdiff tumor train-discriminator)")
+    p.add_argument("--realism-threshold", type=float, help="quality filter: accept a lesion only when this share "
+                   "of its voxels is judged real by --discriminator (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", default="tumors", help="output folder (default tumors)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _check_options(args: argparse.Namespace, backends) -> None:
+    """One input; a known backend; learned-backend and filter options only with their backend or judge."""
+    if args.demo == (args.ct is not None):
+        raise ValueError("--ct: give a CT case, file or DICOM folder, or --demo (not both)")
+    if args.organ_mask is not None and args.ct is None:
+        raise ValueError("--organ-mask: only with --ct")
+    if args.backend not in backends:
+        raise ValueError(f"--backend: expected one of {', '.join(backends)}, got {args.backend!r}")
+    if args.backend != "projdiff":
+        for flag, value in (("--prior", args.prior), ("--steps", args.steps)):
+            if value is not None:
+                raise ValueError(f"{flag}: only with --backend projdiff")
+    if args.judge is None:
+        for flag, value in (("--threshold", args.threshold), ("--retries", args.retries),
+                            ("--discriminator", args.discriminator)):
+            if value is not None:
+                raise ValueError(f"{flag}: only with --judge")
+    if args.discriminator is None and args.realism_threshold is not None:
+        raise ValueError("--realism-threshold: only with --discriminator")
+
+
+def run(args: argparse.Namespace) -> int:
+    from projdiff.apps.tumor.ct.cases import load_case
+    from projdiff.apps.tumor.demo import demo_case
+    from projdiff.apps.tumor.discriminator import RealismDiscriminator
+    from projdiff.apps.tumor.judge import TumorJudge
+    from projdiff.apps.tumor.lesion_masks import parse_size
+    from projdiff.apps.tumor.outputs import output_paths, write_tumor_outputs
+    from projdiff.apps.tumor.synthesis import BACKENDS, QualityFilter, make_backend, synthesize_tumors
+    from projdiff.utils.files import check_free
+
+    _check_options(args, BACKENDS)
+    size_mm = parse_size(args.size)
+    quality = None
+    if args.judge is not None:
+        given = {"threshold": args.threshold, "retries": args.retries, "realism_threshold": args.realism_threshold,
+                 "discriminator": RealismDiscriminator.load(args.discriminator) if args.discriminator else None}
+        quality = QualityFilter(TumorJudge.load(args.judge), **{k: v for k, v in given.items() if v is not None})
+    case = demo_case() if args.demo else load_case(args.ct, organ=args.organ, organ_mask=args.organ_mask)
+    if not args.quiet:
+        for note in case.notes:
+            print(f"note: {note}", file=sys.stderr)
+    out = Path(args.out)
+    check_free(output_paths(out, case.name, args.count, summary=quality is not None), args.overwrite)
+    learned = {"prior": args.prior, "steps": args.steps, "spacing": case.ct.spacing}
+    options = {k: v for k, v in learned.items() if v is not None} if args.backend == "projdiff" else {}
+    backend = make_backend(args.backend, **options)
+    result = synthesize_tumors(case, args.organ, args.count, size_mm, backend, seed=args.seed, quality=quality)
+    paths = write_tumor_outputs(out, result, overwrite=args.overwrite)
+    if not args.quiet:
+        for k, lesion in enumerate(result.lesions, start=1):
+            p = lesion.placement
+            verdict = "" if lesion.scores is None else \
+                (f", accepted after {len(lesion.scores)} attempt(s), score {lesion.scores[-1]['fraction']:.2f}"
+                 if lesion.accepted else f", dropped after {len(lesion.scores)} attempts")
+            print(f"{case.name}: lesion {k} in the {args.organ}, radius {p.radius_mm:.1f} mm ({p.size_class}), "
+                  f"{int(p.mask.sum())} voxels{verdict}")
+        print(f"wrote {len(paths)} files to {out}")
+    return 0
+
+
+COMMAND = Command(
+    "tumor", "synthesize tumors inside an organ of an abdominal CT", add_arguments, run,
+    epilog="examples:\n"
+           "  projdiff tumor --ct BDMAP_00000001 --organ liver --count 2 --size 10-20mm --out t\n"
+           "  projdiff tumor --ct Task03_Liver/imagesTr/liver_0_0000.nii.gz --size small --out t\n"
+           "  projdiff tumor --ct dicom_series/ --organ-mask liver.nii.gz --out tumors\n"
+           "  projdiff tumor --demo --out tumor_demo\n"
+           "  projdiff tumor --ct BDMAP_00000001 --judge bundled:tumor-judge --out t   (quality filter)\n"
+           "  projdiff tumor --ct BDMAP_00000001 --backend handcrafted --out t\n"
+           "  projdiff tumor train-judge --out runs/tumor-judge   (also: train-discriminator, finetune-adversarial)\n"
+           "inputs: an AbdomenAtlas case folder (ct.nii.gz + segmentations/), an nnU-Net/MSD image "
+           "(labelsTr + dataset.json beside it),\n  a NIfTI file or a DICOM folder/file with --organ-mask\n"
+           "outputs: NAME_ct.nii.gz (HU, int16), NAME_labels.nii.gz (tumor code 20), NAME_lesionK.json and "
+           "NAME_lesionK.png, in the input's grid;\n  with --judge also NAME_summary.json (acceptance per organ and "
+           "size class)",
+    actions=(train_judge.COMMAND, train_discriminator.COMMAND, finetune_adversarial.COMMAND))

@@ -1,0 +1,165 @@
+"""The learned lesion backend: a conditional diffusion prior inpaints each lesion with ProjDiff.
+
+The prior (``projdiff train --preset lesions``) models S axial slices of CT in window units,
+conditioned on the lesion and organ mask stacks; its card (``lesion_prior.LesionPriorCard``) gives S,
+the crop size, the HU window and the voxel spacing it was trained at. Per lesion (one ``synthesize`` call on
+a crop around it):
+
+1. Redrawn region: the organ voxels within ``margin_mm`` (default 3 mm) of the lesion. Everything
+   else in the crop is observed, exactly.
+2. Units and grid: HU -> window units [0, 1]; the crop and its masks are resampled (linearly) to the
+   prior's spacing when the CT's differs by more than 1 %. In-plane the crop is padded (mirrored,
+   observed) to at least the training crop size and to a multiple of the UNet's size multiple;
+   along the slice axis to at least S slices.
+3. Stacks: the prior sees S slices at a time. Redrawn slices that fit in one window (with a slice
+   of context on each side) get one window centred on them; taller lesions get windows sliding
+   along the slice axis, consecutive windows sharing at least ``overlap`` slices (default S / 2),
+   solved in order. The slices a window generated are observed by the windows after it, so the
+   lesion continues across windows instead of being drawn twice.
+4. Each window: ``solve(Inpainting(observed), AffinePrior.unit_interval(
+   prior.with_condition([lesion stack, organ stack])), y, steps=steps)``, noiseless, one posterior
+   sample (``step_size`` "auto": a sample, not a point estimate), seeded from the generator.
+5. Back to HU on the CT's grid; the proposal is the sample inside the redrawn region and the CT
+   elsewhere, blended with the redrawn region blurred by ``edge_mm`` (``lesion_backend.blend``).
+   So voxels outside the organ, or farther than ``margin_mm`` from the lesion, never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from projdiff.apps.tumor.ct.crops import resample, same_spacing, shape_at
+from projdiff.apps.tumor.ct.hu import HUWindow
+from projdiff.apps.tumor.lesion_backend import blend, soft_lesion_mask
+from projdiff.apps.tumor.lesion_prior import LesionPriorCard
+from projdiff.engine import solve
+from projdiff.operators import Inpainting
+from projdiff.priors import AffinePrior, DiffusersPrior, load_prior
+from projdiff.utils.provenance import checkpoint_info
+from projdiff.utils.seeds import derive_seed
+
+DEFAULT_PRIOR = "bundled:lesions"
+
+
+def stack_starts(first: int, last: int, depth: int, slices: int, overlap: int) -> list[int]:
+    """First slices of the S-slice windows that cover slices ``first..last`` of a ``depth``-slice crop.
+
+    One window centred on them when they fit with a slice of context on each side; otherwise
+    windows from one slice before ``first`` to one after ``last`` (clipped to the crop), evenly
+    spaced, consecutive ones sharing at least ``overlap`` slices. Requires ``depth >= slices``.
+    """
+    if last - first + 3 <= slices:
+        return [min(max((first + last + 1 - slices) // 2, 0), depth - slices)]
+    low = min(max(first - 1, 0), depth - slices)
+    high = min(max(last + 2 - slices, 0), depth - slices)
+    count = -(-(high - low) // (slices - overlap)) + 1
+    return sorted({low + (high - low) * i // max(count - 1, 1) for i in range(count)})
+
+
+@dataclass(eq=False)
+class ProjDiffLesion:
+    """Lesion appearance from a conditional lesion prior (see the module docstring).
+
+    Parameters
+    ----------
+    prior : DiffusersPrior
+        A conditional lesion prior (metadata kind "lesion", 2 S condition channels).
+    steps : int
+        Noise levels per window (default 50).
+    spacing : (float, float, float), optional
+        Voxel size (mm) of the CT crops this backend receives; None = the prior's spacing.
+    margin_mm : float
+        Organ voxels within this distance of the lesion are redrawn (default 3 mm).
+    edge_mm : float
+        Blur of the redrawn region for the blend (default 1.5 mm).
+    overlap : int, optional
+        Slices shared by consecutive windows (default S // 2).
+    step_size : float or "auto"
+        ProjDiff step size (default "auto").
+    checkpoint : dict, optional
+        ``{"source", "sha256"}`` of the prior, for the sidecars.
+    """
+
+    prior: DiffusersPrior
+    steps: int = 50
+    spacing: tuple[float, float, float] | None = None
+    margin_mm: float = 3.0
+    edge_mm: float = 1.5
+    overlap: int | None = None
+    step_size: float | str = "auto"
+    checkpoint: dict | None = None
+    name: str = "projdiff"
+
+    def __post_init__(self) -> None:
+        self.card = LesionPriorCard.from_dict(self.prior.metadata)
+        if self.prior.condition_channels != 2 * self.card.slices:
+            raise ValueError(f"prior: not a lesion prior ({self.prior.condition_channels} condition channels, "
+                             f"expected 2 x {self.card.slices}); train one with 'projdiff train --preset lesions'")
+        self.overlap = self.slices // 2 if self.overlap is None else int(self.overlap)
+        if self.steps < 1 or not 1 <= self.overlap < self.slices or self.margin_mm < 0 or self.edge_mm <= 0:
+            raise ValueError(f"projdiff backend: expected steps >= 1, 1 <= overlap < {self.slices}, margin_mm >= 0 "
+                             f"and edge_mm > 0, got {self.steps}, {self.overlap}, {self.margin_mm}, {self.edge_mm}")
+
+    @classmethod
+    def load(cls, prior: str = DEFAULT_PRIOR, **options) -> "ProjDiffLesion":
+        """The backend with the prior ``bundled:NAME`` / folder ``prior`` (options as the constructor's)."""
+        return cls(load_prior(prior), checkpoint=checkpoint_info(prior), **options)
+
+    @property
+    def slices(self) -> int:
+        return self.card.slices
+
+    @property
+    def window(self) -> HUWindow:
+        return self.card.window
+
+    @property
+    def prior_spacing(self) -> tuple[float, float, float]:
+        return self.card.spacing_mm
+
+    def synthesize(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, organ_mask: np.ndarray,
+                   generator: np.random.Generator) -> np.ndarray:
+        """See ``LesionSynthesizer.synthesize``."""
+        ct = np.asarray(ct_hu, np.float32)
+        lesion = lesion_mask & organ_mask
+        if not lesion.any():
+            return ct.copy()
+        seed = int(generator.integers(2 ** 62))
+        spacing = self.prior_spacing if self.spacing is None else tuple(self.spacing)
+        redraw = (ndimage.distance_transform_edt(~lesion, sampling=spacing) <= self.margin_mm) & organ_mask
+        same = same_spacing(spacing, self.prior_spacing)
+        shape = ct.shape if same else shape_at(ct.shape, spacing, self.prior_spacing)
+        drawn = self._inpaint(resample(self.window.to_unit(ct), shape), resample(redraw, shape) > 0,
+                              resample(lesion, shape) > 0.5, resample(organ_mask, shape) > 0.5, seed)
+        proposal = np.where(redraw, self.window.to_hu(resample(drawn, ct.shape)), ct)
+        soft = soft_lesion_mask(redraw, organ_mask, [self.edge_mm / s for s in spacing])
+        return blend(ct, proposal, soft)
+
+    def _inpaint(self, unit: np.ndarray, redraw: np.ndarray, lesion: np.ndarray, organ: np.ndarray,
+                 seed: int) -> np.ndarray:
+        """Window units (D, H, W) in the prior's grid with the ``redraw`` voxels sampled by the prior."""
+        slices, multiple, crop = self.slices, self.prior.size_multiple, self.card.crop
+        sizes = [max(unit.shape[0], slices)] + [max(n, crop) + (-max(n, crop)) % multiple for n in unit.shape[1:]]
+        pads = [((t - n) // 2, t - n - (t - n) // 2) for t, n in zip(sizes, unit.shape)]
+        x = np.pad(unit, pads, mode="symmetric")
+        known = np.pad(~redraw, pads, constant_values=True)
+        condition = np.stack([np.pad(lesion, pads), np.pad(organ, pads)]).astype(np.float32)
+        rows = np.flatnonzero(~known.all(axis=(1, 2)))
+        for k, start in enumerate(stack_starts(int(rows[0]), int(rows[-1]), x.shape[0], slices, self.overlap)):
+            window = slice(start, start + slices)
+            observed = known[window]
+            if observed.all():
+                continue
+            stack = condition[:, window].reshape(1, 2 * slices, *x.shape[1:])
+            bound = self.prior.with_condition(torch.from_numpy(stack))
+            result = solve(Inpainting(torch.from_numpy(observed.astype(np.float32))),
+                                    AffinePrior.unit_interval(bound), torch.from_numpy(x[window] * observed)[None],
+                                    steps=self.steps, seed=derive_seed("projdiff-lesion", seed, k), progress=False,
+                                    step_size=self.step_size)
+            x[window] = np.where(observed, x[window], np.clip(result.x[0].numpy(), 0.0, 1.0))
+            known[window] = True
+        return x[tuple(slice(before, before + n) for (before, _), n in zip(pads, unit.shape))]

@@ -1,0 +1,89 @@
+"""Image restoration tasks with a tiny random UNet prior (behaviour, shapes, units, errors)."""
+
+import pytest
+import torch
+
+import projdiff
+from projdiff.apps.restoration.degradations import TASKS, TaskSpec, build_operator, measurement_preview
+from projdiff.apps.restoration.metrics import image_metrics
+from projdiff.apps.restoration.restoration import prepare_image, restore_image, restore_measurement
+from projdiff.operators import HDR, PhaseRetrieval
+
+
+@pytest.fixture(scope="module")
+def prior(tiny_prior_dir):
+    return projdiff.load_prior(tiny_prior_dir)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_builds_an_operator_and_a_preview(task):
+    shape = (3, 16, 16)
+    op = build_operator(TaskSpec(task), shape, torch.Generator().manual_seed(0))
+    x = torch.rand(2, *shape)
+    preview = measurement_preview(TaskSpec(task), op, op(x), shape)
+    assert preview.shape == (2, *shape) and float(preview.min()) >= 0 and float(preview.max()) <= 1
+
+
+def test_task_settings_are_checked():
+    with pytest.raises(ValueError, match="task: expected one of"):
+        TaskSpec("sr3")
+    with pytest.raises(ValueError, match="unknown setting"):
+        TaskSpec("sr4", {"fraction": 0.5})
+    with pytest.raises(ValueError, match="box: expected"):
+        build_operator(TaskSpec("inpaint", {"box": (10, 10, 10, 10)}), (1, 16, 16))
+    with pytest.raises(ValueError, match="fraction"):
+        build_operator(TaskSpec("inpaint", {"fraction": 1.5}), (1, 16, 16))
+
+
+def test_pixel_units_for_hdr_and_phase():
+    hdr = build_operator(TaskSpec("hdr"), (1, 4, 4))
+    assert isinstance(hdr, HDR)
+    torch.testing.assert_close(hdr(torch.full((1, 1, 4, 4), 0.5)), torch.full((1, 1, 4, 4), 0.5))
+    assert float(hdr(torch.ones(1, 1, 4, 4)).max()) == 1.0
+    assert isinstance(build_operator(TaskSpec("phase"), (1, 8, 8)), PhaseRetrieval)
+
+
+def test_restore_gives_a_feasible_result_and_metrics(prior):
+    image = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(0))
+    res = restore_image(image, TaskSpec("inpaint", {"fraction": 0.5}), prior, steps=4, seed=1)
+    observed = res.measurement > 0
+    assert res.restored.shape == (1, 32, 32)
+    torch.testing.assert_close(res.restored[observed], image[observed], atol=1e-5, rtol=0)
+    assert {"psnr", "ssim", "lpips", "nfe", "seconds", "seed"} <= set(res.metrics)
+    assert res.metrics["nfe"] == 5
+
+
+def test_same_seed_same_result_and_rgb_is_restored_per_channel(prior):
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    a = restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.05, steps=3, seed=4)
+    b = restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.05, steps=3, seed=4)
+    assert torch.equal(a.restored, b.restored) and a.restored.shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="colorize: needs an RGB prior"):
+        restore_image(image, TaskSpec("colorize"), prior, steps=2)
+
+
+def test_sizes_are_cropped_or_padded_and_small_images_refused(prior):
+    image = torch.rand(1, 35, 38)
+    res = restore_image(image, TaskSpec("denoise"), prior, sigma_y=0.1, steps=2)
+    assert res.restored.shape == (1, 34, 38) and "centre-cropped 38x35 to 38x34" in res.notes[0]
+    with pytest.raises(ValueError, match="smaller than the prior's 32x32"):
+        restore_image(torch.rand(1, 20, 40), TaskSpec("denoise"), prior, steps=2)
+    padded = restore_image(torch.rand(1, 20, 40), TaskSpec("denoise"), prior, steps=2, pad=True)
+    assert padded.restored.shape == (1, 20, 40)
+    assert prepare_image(torch.rand(1, 32, 32), 4, 32, False)[1] is None
+
+
+def test_restore_from_a_given_measurement(prior):
+    low = torch.rand(1, 8, 8)
+    res = restore_measurement(low, TaskSpec("sr4"), prior, (32, 32), sigma_y=0.02, steps=3)
+    assert res.restored.shape == (1, 32, 32) and res.truth is None and "psnr" not in res.metrics
+    with pytest.raises(ValueError, match="measurement: expected shape"):
+        restore_measurement(torch.rand(1, 9, 8), TaskSpec("sr4"), prior, (32, 32), steps=2)
+
+
+def test_metrics_use_data_range_one_and_never_fake_lpips():
+    truth = torch.zeros(1, 16, 16)
+    m = image_metrics(truth + 0.1, truth)
+    assert m["psnr"] == pytest.approx(20.0, abs=1e-3)
+    assert m["ssim"] <= 1.0
+    assert isinstance(m["lpips"], float) or m["lpips"].startswith("unavailable")

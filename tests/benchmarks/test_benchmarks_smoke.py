@@ -1,0 +1,75 @@
+"""Each benchmark script's --quick mode runs to the end on the tiny prior and prints a table."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_DEEPINV = importlib.util.find_spec("deepinv") is not None
+
+
+def run(*args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def assert_table(out: str) -> None:
+    assert "|---|" in out, out[-2000:]
+
+
+def test_conformance_quick():
+    assert_table(run("benchmarks/conformance.py", "--quick"))
+
+
+@pytest.mark.slow
+def test_restoration_quick(tiny_prior_dir):
+    assert_table(run("benchmarks/restoration.py", "--quick", "--prior", str(tiny_prior_dir)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_DEEPINV, reason="deepinv is not installed (pip install -e '.[bench]'): peers.py needs it")
+def test_peers_quick_with_plots(tiny_prior_dir, tmp_path):
+    out = run("benchmarks/peers.py", "--quick", "--prior", str(tiny_prior_dir), "--plots", str(tmp_path))
+    assert_table(out)
+    assert "deepinv: DDRM" in out and "Pareto fronts" in out
+    assert {p.name for p in tmp_path.iterdir()} == {"peers_psnr_vs_nfe.png", "peers_psnr_vs_seconds.png"}
+
+
+@pytest.mark.slow
+def test_speed_quick(tiny_prior_dir):
+    out = run("benchmarks/speed.py", "--quick", "--prior", str(tiny_prior_dir))
+    assert_table(out)
+    assert "Overhead per step" in out and "Peak memory" in out
+
+
+def test_gpu_speed_runs_without_a_gpu(tiny_prior_dir, tmp_path):
+    target = tmp_path / "gpu.md"
+    out = run("benchmarks/gpu_speed.py", str(target), "--prior", str(tiny_prior_dir), "--batches", "1", "--steps", "2")
+    assert target.read_text().strip() in out
+    assert "no CUDA device" in out or "|---|" in out
+
+
+def test_run_all_lists_every_benchmark():
+    out = run("benchmarks/run_all.py", "--dry-run", "--prior", "somewhere")
+    for script in ("conformance.py", "restoration.py", "peers.py", "speed.py", "load.py"):
+        assert script in out
+    assert out.count("--write") == 5
+
+
+def test_projdiff_never_imports_deepinv():
+    out = run("-c", "import sys, projdiff, projdiff.cli, projdiff.testing.conformance; print('deepinv' in sys.modules)")
+    assert out.strip() == "False"
+
+
+@pytest.mark.slow
+def test_load_benchmark_quick_mode():
+    result = subprocess.run([sys.executable, "benchmarks/load.py", "--quick"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "items/s" in result.stdout and "every item's outputs exist exactly once" in result.stdout

@@ -1,0 +1,73 @@
+"""The operator contract, run on every operator of the example registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projdiff.testing import check_operator, example_operators, example_per_item_operators
+
+# torch's forward-mode AD (used by Operator.project) loads TorchScript decompositions on first use.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+OPERATORS = example_operators()
+PER_ITEM = example_per_item_operators(batch=3)
+ALL = {**OPERATORS, **PER_ITEM}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+@settings(max_examples=5, deadline=None, database=None)
+@given(seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+def test_check_operator(name: str, seed: int, batch: int) -> None:
+    check_operator(OPERATORS[name], batch=batch, seed=seed)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> None:
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_two_leading_batch_dims(name: str) -> None:
+    """``(2, 3, *input_shape)`` inputs: every method acts item by item along the leading dims.
+
+    Per-item operators (one mask per item) broadcast their parameter against the last batch
+    dimension, so slicing the first dimension leaves a valid ``(3, *input_shape)`` input.
+    """
+    op = ALL[name]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, *op.input_shape, generator=g)
+    y = op(x)
+    assert tuple(y.shape) == (2, 3, *op.output_shape)
+    target = op(torch.randn(3, *op.input_shape, generator=g))  # broadcasts against (2, 3)
+    p = op.project(x, target)
+    assert p.shape == x.shape
+    for k in range(2):
+        _close(y[k], op(x[k]))
+        _close(p[k], op.project(x[k], target))
+    assert float(op.noise_gain()) > 0
+    if not op.linear:
+        return
+    v = torch.randn(2, 3, *op.output_shape, generator=g)
+    for method in (op.adjoint, op.pinv):
+        out = method(v)
+        assert tuple(out.shape) == (2, 3, *op.input_shape)
+        for k in range(2):
+            _close(out[k], method(v[k]))
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_no_batch_dims_and_float64_inputs(name: str) -> None:
+    """A bare ``input_shape`` tensor works, and float64 inputs run on the float32 operator unchanged."""
+    op = OPERATORS[name]
+    x = torch.randn(2, *op.input_shape, generator=torch.Generator().manual_seed(1))
+    y = op(x)
+    _close(op(x[0]), y[0])
+    y64 = op(x.double())
+    assert y64.dtype == torch.float64
+    _close(y64.float(), y)
+    _close(op.project(x[0].double(), y[1].double()).float(), op.project(x[0], y[1]))
+    if op.linear:
+        assert op.adjoint(y[0].double()).dtype == torch.float64
+        _close(op.adjoint(y[0]), op.adjoint(y)[0])
