@@ -32,15 +32,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from deepinv.optim.data_fidelity import L2
-from deepinv.sampling import (
-    DDRM,
-    DPS,
-    DDIMSolver,
-    DiffPIR,
-    PiGDMDataFidelity,
-    PosteriorDiffusion,
-    VariancePreservingDiffusion,
-)
+from deepinv.sampling import (DDRM, DPS, DDIMSolver, DiffPIR, PiGDMDataFidelity, PosteriorDiffusion,
+                              VariancePreservingDiffusion)
 from deepinv_adapter import PriorDenoiser, physics, svd_modes
 
 METHODS = ("DPS", "DiffPIR", "DDRM", "PiGDM")

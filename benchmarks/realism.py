@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _results import emit, table  # noqa: E402
 
 from projdiff.apps.tumor.discriminator import DISCRIMINATOR_KIND, twin_volumes  # noqa: E402
-from projdiff.apps.tumor.judge import JUDGE_KIND, PROBABILITY_CUT, judge_volumes, load_frozen  # noqa: E402
+from projdiff.apps.tumor.judge import JUDGE_KIND, PROBABILITY_CUT, judge_volumes  # noqa: E402
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, load_patches, read_manifest  # noqa: E402
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
-from projdiff.apps.tumor.segmenter import SegmenterConfig, predict_slices  # noqa: E402
+from projdiff.apps.tumor.segmenter import SegmenterConfig, load_frozen, predict_slices  # noqa: E402
 
 
 def lesion_statistics(hu: np.ndarray, lesion: np.ndarray, organ: np.ndarray, spacing) -> tuple[float, float]:

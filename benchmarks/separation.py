@@ -8,7 +8,7 @@ the ten chorales of shared/docs/separation-baselines.md); with ``--timbre-shift`
 chorales rendered with the TimGM6mb soundfont (a timbre neither method saw in training).
 
 Methods (STFT: n_fft 512 = 64 ms, hop 128, periodic Hann, centred):
-- ``projdiff``: `tasks.audio.separate` with the prior (segments of the prior's length, 25% overlap);
+- ``projdiff``: `projdiff.apps.audio.separation.separate` with the prior (segments of the prior's length, 25% overlap);
 - ``NMF``: supervised KL-NMF, 32 components per instrument learnt on the training stems (200
   multiplicative updates; frames below 1e-6 of the track's peak energy dropped), activations from
   200 updates on the test mixture, Wiener-style masks ``(W_k H_k)^2 / sum_j (W_j H_j)^2``;

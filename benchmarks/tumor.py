@@ -45,14 +45,8 @@ from projdiff.apps.tumor.lesion_crops import LesionCropSpec, make_lesion_phantom
 from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, parse_size  # noqa: E402
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
 from projdiff.apps.tumor.seg_metrics import case_metrics, slice_jumps  # noqa: E402
-from projdiff.apps.tumor.segmenter import (  # noqa: E402
-    SegmenterConfig,
-    SegVolume,
-    SlicePatches,
-    make_segmenter,
-    predict_slices,
-    train_segmenter,
-)
+from projdiff.apps.tumor.segmenter import (SegmenterConfig, SegVolume, SlicePatches, make_segmenter,  # noqa: E402
+                                           predict_slices, train_segmenter)
 from projdiff.apps.tumor.synthesis import QualityFilter, acceptance_summary, synthesize_tumors  # noqa: E402
 
 ORGAN = "liver"

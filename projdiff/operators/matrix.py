@@ -7,15 +7,8 @@ from typing import Sequence
 
 import torch
 
-from projdiff.operators._common import (
-    as_float,
-    as_real_tensor,
-    as_shape,
-    cast,
-    check_trailing,
-    flatten_item,
-    frobenius_noise_gain,
-)
+from projdiff.operators._common import (as_float, as_real_tensor, as_shape, cast, check_trailing, flatten_item,
+                                        frobenius_noise_gain)
 from projdiff.operators.base import LinearOperator, Spectral
 
 

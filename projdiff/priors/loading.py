@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projdiff.priors.diffusers_prior import DiffusersPrior
-from projdiff.utils.bundled import PREFIX, bundled_names, bundled_path
+from projdiff.utils.bundled import PREFIX, bundled_name, bundled_names, bundled_path
 
 
 def _holds_unet(folder: Path) -> bool:
@@ -32,8 +32,8 @@ def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
         bundled priors.
     """
     text = str(name_or_dir)
-    if text.startswith(PREFIX):
-        name = text[len(PREFIX):]
+    name = bundled_name(text)
+    if name is not None:
         if name not in bundled_priors():
             raise FileNotFoundError(f"prior: no bundled prior {name!r}; bundled: "
                                     f"{', '.join(PREFIX + n for n in bundled_priors()) or 'none'}")

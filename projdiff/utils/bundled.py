@@ -25,8 +25,14 @@ def bundled_path(name: str) -> Path:
     return BUNDLED_DIR / name
 
 
+def bundled_name(name: str | Path) -> str | None:
+    """``NAME`` of ``bundled:NAME``; None for any other name."""
+    text = str(name)
+    return text[len(PREFIX):] if text.startswith(PREFIX) else None
+
+
 def model_dir(name: str | Path) -> Path | None:
     """The folder of ``bundled:NAME`` or of a local folder; None for anything else (e.g. a hub id)."""
-    text = str(name)
-    path = bundled_path(text[len(PREFIX):]) if text.startswith(PREFIX) else Path(text)
+    bundled = bundled_name(name)
+    path = Path(name) if bundled is None else bundled_path(bundled)
     return path if path.is_dir() else None

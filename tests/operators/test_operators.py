@@ -12,26 +12,10 @@ import scipy.linalg
 import scipy.ndimage
 import torch
 
-from projdiff.operators import (
-    HDR,
-    Blur,
-    Colorization,
-    CompressedSensing,
-    Denoising,
-    Inpainting,
-    LinearOperator,
-    MatrixOperator,
-    NonlinearOperator,
-    PhaseRetrieval,
-    SourceMask,
-    SparseViewCT,
-    SumOfSources,
-    SuperResolution,
-    gaussian_kernel,
-    load_kernel,
-    motion_kernel,
-    walsh_hadamard,
-)
+from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Denoising, Inpainting, LinearOperator,
+                                MatrixOperator, NonlinearOperator, PhaseRetrieval, SourceMask, SparseViewCT,
+                                SumOfSources, SuperResolution, gaussian_kernel, load_kernel, motion_kernel,
+                                walsh_hadamard)
 
 # torch's forward-mode AD (used by Operator.project) loads TorchScript decompositions on first use.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

@@ -1,21 +1,16 @@
 """Training killed with SIGKILL resumes exactly where an uninterrupted run would be."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from processes import start_projdiff, wait_until
 
 from projdiff.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _images(folder: Path, count: int, size: int) -> None:
@@ -23,20 +18,6 @@ def _images(folder: Path, count: int, size: int) -> None:
     for i in range(count):
         pixels = (np.random.default_rng(i).random((size, size)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"im{i:02d}.png")
-
-
-def _start(args: list) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "projdiff", *map(str, args)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
-
-
-def _wait_until(condition, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert process.poll() is None, f"exited early ({process.returncode}):\n{process.stdout.read()}"
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _train_args(data: Path, out: Path) -> list:
@@ -55,10 +36,10 @@ def test_training_killed_with_sigkill_resumes_exactly(tmp_path):
     data = tmp_path / "data"
     _images(data, 10, size=12)
     killed = tmp_path / "killed"
-    process = _start(_train_args(data, killed))
+    process = start_projdiff(_train_args(data, killed))
     first = killed / "checkpoints" / "step-0000004" / "trainer_state.json"
     log = killed / "train_log.jsonl"
-    _wait_until(lambda: first.is_file() and log.is_file() and len(log.read_text().splitlines()) >= 6, process)
+    wait_until(lambda: first.is_file() and log.is_file() and len(log.read_text().splitlines()) >= 6, process)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     assert not (killed / "unet").exists()

@@ -33,20 +33,8 @@ import torch
 
 from projdiff.apps.arguments import positive
 from projdiff.apps.restoration.image_io import read_image
-from projdiff.operators import (
-    HDR,
-    Blur,
-    Colorization,
-    CompressedSensing,
-    Denoising,
-    Inpainting,
-    Operator,
-    PhaseRetrieval,
-    SuperResolution,
-    gaussian_kernel,
-    load_kernel,
-    motion_kernel,
-)
+from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Denoising, Inpainting, Operator,
+                                PhaseRetrieval, SuperResolution, gaussian_kernel, load_kernel, motion_kernel)
 
 Shape = tuple[int, int, int]
 

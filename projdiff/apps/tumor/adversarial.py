@@ -56,10 +56,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from projdiff.apps.tumor.discriminator import DISCRIMINATOR_KIND
-from projdiff.apps.tumor.judge import JUDGE_KIND, load_frozen
+from projdiff.apps.tumor.judge import JUDGE_KIND
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, lesion_training_data, read_manifest
 from projdiff.apps.tumor.lesion_prior import LesionPriorCard
-from projdiff.apps.tumor.segmenter import SliceSegmenter, save_segmenter, segmentation_loss
+from projdiff.apps.tumor.segmenter import SliceSegmenter, load_frozen, save_segmenter, segmentation_loss
 from projdiff.priors import DiffusersPrior, load_prior
 from projdiff.priors.prediction import denoising_loss, heldout_loss
 from projdiff.utils.files import write_bytes, write_json

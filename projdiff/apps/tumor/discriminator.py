@@ -27,43 +27,28 @@ Train and save (folder: ``segmenter.json`` + ``model.safetensors``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from projdiff.apps.tumor.judge import PROBABILITY_CUT, lesion_probabilities, load_frozen
+from projdiff.apps.tumor.judge import PROBABILITY_CUT, lesion_probabilities
 from projdiff.apps.tumor.lesion_backend import LesionSynthesizer
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, LesionPatch, load_patches, read_manifest
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion
-from projdiff.apps.tumor.segmenter import (
-    SegmenterConfig,
-    SegVolume,
-    SlicePatches,
-    SliceSegmenter,
-    make_segmenter,
-    predict_slices,
-    save_segmenter,
-    train_segmenter,
-)
+from projdiff.apps.tumor.segmenter import (FrozenSegmenter, SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter,
+                                           make_segmenter, predict_slices, save_segmenter, train_segmenter)
 from projdiff.utils.seeds import derive_seed
 
 DISCRIMINATOR_KIND = "tumor-discriminator"
 
 
-@dataclass(eq=False)
-class RealismDiscriminator:
-    """A frozen voxel-wise real-versus-synthetic discriminator (see the module docstring)."""
+class RealismDiscriminator(FrozenSegmenter):
+    """A frozen voxel-wise real-versus-synthetic discriminator (see the module docstring);
+    ``RealismDiscriminator.load(name)``."""
 
-    model: SliceSegmenter
-    checkpoint: dict
-
-    @classmethod
-    def load(cls, name: str | Path) -> "RealismDiscriminator":
-        """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not one."""
-        return cls(*load_frozen(name, DISCRIMINATOR_KIND, "--discriminator"))
+    kind, flag = DISCRIMINATOR_KIND, "--discriminator"
 
     def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
         """``{"realism", "mean_synthetic_probability"}`` (both in [0, 1]) of the lesion ``lesion_mask``

@@ -19,7 +19,6 @@ Train and save (folder: ``segmenter.json`` + ``model.safetensors``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -28,36 +27,18 @@ import numpy as np
 from projdiff.apps.tumor.ct.crops import resample, same_spacing, shape_at
 from projdiff.apps.tumor.lesion_backend import lesion_box
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, load_patches, read_manifest
-from projdiff.apps.tumor.segmenter import (
-    SegmenterConfig,
-    SegVolume,
-    SlicePatches,
-    SliceSegmenter,
-    load_segmenter,
-    make_segmenter,
-    predict_slices,
-    save_segmenter,
-    train_segmenter,
-)
-from projdiff.utils.bundled import model_dir
-from projdiff.utils.provenance import checkpoint_info
+from projdiff.apps.tumor.segmenter import (FrozenSegmenter, SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter,
+                                           make_segmenter, predict_slices, save_segmenter, train_segmenter)
 
 JUDGE_KIND = "tumor-judge"
 PROBABILITY_CUT = 0.5
 INPLANE_CONTEXT = 16  # voxels of the judge's grid around the lesion that it sees
 
 
-@dataclass(eq=False)
-class TumorJudge:
-    """A frozen segmenter that scores lesions (see the module docstring)."""
+class TumorJudge(FrozenSegmenter):
+    """A frozen segmenter that scores lesions (see the module docstring); ``TumorJudge.load(name)``."""
 
-    model: SliceSegmenter
-    checkpoint: dict
-
-    @classmethod
-    def load(cls, name: str | Path) -> "TumorJudge":
-        """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not a judge."""
-        return cls(*load_frozen(name, JUDGE_KIND, "--judge"))
+    kind, flag = JUDGE_KIND, "--judge"
 
     def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
         """Score the lesion ``lesion_mask`` (D, H, W) of the CT ``ct_hu`` (D, H, W, HU; voxels ``spacing`` mm).
@@ -67,19 +48,6 @@ class TumorJudge:
         probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "judge")
         return {"fraction": float((probability > PROBABILITY_CUT).mean()),
                 "mean_probability": float(probability.mean())}
-
-
-def load_frozen(name: str | Path, kind: str, flag: str) -> tuple[SliceSegmenter, dict]:
-    """``(model, checkpoint info)`` of a saved segmenter of ``kind`` from a folder or ``bundled:NAME``.
-
-    FileNotFoundError names ``flag`` and ``name`` when there is no such folder; ValueError when the
-    folder holds another kind of model.
-    """
-    folder = model_dir(name)
-    if folder is None:
-        raise FileNotFoundError(f"{flag} {name}: no such folder")
-    model, _ = load_segmenter(folder, kind)
-    return model, checkpoint_info(name)
 
 
 def lesion_probabilities(model: SliceSegmenter, ct_hu: np.ndarray, lesion_mask: np.ndarray,

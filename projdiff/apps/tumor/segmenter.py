@@ -21,7 +21,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,9 @@ from torch.utils.data import Dataset
 
 from projdiff.apps.tumor.ct.crops import crop_padded
 from projdiff.apps.tumor.ct.hu import HUWindow
+from projdiff.utils.bundled import model_dir
 from projdiff.utils.files import write_json
+from projdiff.utils.provenance import checkpoint_info
 from projdiff.utils.seeds import derive_seed
 
 CONFIG_FILE, WEIGHTS_FILE = "segmenter.json", "model.safetensors"
@@ -229,3 +231,31 @@ def load_segmenter(folder: str | Path, kind: str) -> tuple[SliceSegmenter, dict]
     model = SliceSegmenter(SegmenterConfig(**values))
     model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     return model.eval(), meta.get("info", {})
+
+
+def load_frozen(name: str | Path, kind: str, flag: str) -> tuple[SliceSegmenter, dict]:
+    """``(model, checkpoint info)`` of a saved segmenter of ``kind`` from a folder or ``bundled:NAME``.
+
+    FileNotFoundError names ``flag`` and ``name`` when there is no such folder; ValueError when the
+    folder holds another kind of model.
+    """
+    folder = model_dir(name)
+    if folder is None:
+        raise FileNotFoundError(f"{flag} {name}: no such folder")
+    model, _ = load_segmenter(folder, kind)
+    return model, checkpoint_info(name)
+
+
+@dataclass(eq=False)
+class FrozenSegmenter:
+    """A saved segmenter of one ``kind``, loaded to score lesions (the judge, the discriminator)."""
+
+    model: SliceSegmenter
+    checkpoint: dict
+    kind: ClassVar[str]
+    flag: ClassVar[str]
+
+    @classmethod
+    def load(cls, name: str | Path):
+        """From a folder or ``bundled:NAME``; FileNotFoundError / ValueError name it when it is not one."""
+        return cls(*load_frozen(name, cls.kind, cls.flag))

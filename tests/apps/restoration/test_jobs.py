@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from processes import start_projdiff, wait_until
 
 from projdiff.apps.restoration import jobs
 from projdiff.apps.restoration.job_store import JobStore
@@ -40,21 +39,6 @@ def _job(folder: Path, prior, inputs: list[str], tasks: str, steps: int = 3) -> 
 
 
 SR4 = '[[tasks]]\ntask = "sr4"\nsigma_y = [0.0, 0.05]\n'
-
-
-def _start(args: list, env: dict | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "projdiff", *map(str, args)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), **(env or {})},
-                            **kwargs)
-
-
-def _wait_until(condition, process: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert process.poll() is None, f"exited early ({process.returncode}):\n{process.stdout.read()}"
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _done(out: Path) -> set[str]:
@@ -98,7 +82,7 @@ def test_two_processes_write_the_same_bytes_as_one(tmp_path, tiny_prior_dir):
     for folder in (one, two):
         folder.mkdir()
         _job(folder, tiny_prior_dir, [f"../{name}" for name in inputs], tasks)
-    single = _start(["run", one / "job.toml", "--quiet"], env={"OMP_NUM_THREADS": "2"})
+    single = start_projdiff(["run", one / "job.toml", "--quiet"], env={"OMP_NUM_THREADS": "2"})
     assert single.wait(120) == 0, single.stdout.read()
     launch = subprocess.run([ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
@@ -127,8 +111,8 @@ def test_two_processes_write_the_same_bytes_as_one(tmp_path, tiny_prior_dir):
 def test_sigkill_then_rerun_completes_every_item_exactly_once(tmp_path, tiny_prior_dir, capsys):
     job = _job(tmp_path, tiny_prior_dir, _images(tmp_path, 6), SR4)
     out = tmp_path / "res"
-    process = _start(["run", job, "--quiet"])
-    _wait_until(lambda: len(_done(out)) >= 2, process)
+    process = start_projdiff(["run", job, "--quiet"])
+    wait_until(lambda: len(_done(out)) >= 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     _assert_all_valid(out)
@@ -160,8 +144,8 @@ def test_sigkill_then_rerun_completes_every_item_exactly_once(tmp_path, tiny_pri
 def test_sigint_stops_after_the_current_item_and_a_rerun_finishes(tmp_path, tiny_prior_dir, capsys):
     job = _job(tmp_path, tiny_prior_dir, _images(tmp_path, 6), SR4)
     out = tmp_path / "res"
-    process = _start(["run", job])
-    _wait_until(lambda: len(_done(out)) >= 1, process)
+    process = start_projdiff(["run", job])
+    wait_until(lambda: len(_done(out)) >= 1, process)
     process.send_signal(signal.SIGINT)
     assert process.wait(60) == 130, process.stdout.read()
     assert "stopping after the current item" in process.stdout.read()

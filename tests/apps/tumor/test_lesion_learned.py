@@ -22,35 +22,17 @@ from scipy import ndimage
 
 import projdiff
 from projdiff.apps.tumor import projdiff_lesion
-from projdiff.apps.tumor.adversarial import (
-    AdversarialConfig,
-    adversarial_finetune,
-    centre_slices,
-    discriminator_loss,
-    lesion_voxel_loss,
-    propose,
-    redrawn_region,
-    slice_stacks,
-)
+from projdiff.apps.tumor.adversarial import (AdversarialConfig, adversarial_finetune, centre_slices, discriminator_loss,
+                                             lesion_voxel_loss, propose, redrawn_region, slice_stacks)
 from projdiff.apps.tumor.ct.hu import to_int16
 from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS
 from projdiff.apps.tumor.ct.nifti import write_nifti
-from projdiff.apps.tumor.discriminator import (
-    DISCRIMINATOR_KIND,
-    RealismDiscriminator,
-    train_discriminator,
-    twin_volumes,
-)
+from projdiff.apps.tumor.discriminator import (DISCRIMINATOR_KIND, RealismDiscriminator, train_discriminator,
+                                               twin_volumes)
 from projdiff.apps.tumor.judge import JUDGE_KIND, TumorJudge, train_judge
 from projdiff.apps.tumor.lesion_backend import LesionSynthesizer
-from projdiff.apps.tumor.lesion_crops import (
-    LesionCrops,
-    LesionCropSpec,
-    build_cache,
-    load_patches,
-    make_lesion_phantom,
-    phantom_seed,
-)
+from projdiff.apps.tumor.lesion_crops import (LesionCrops, LesionCropSpec, build_cache, load_patches,
+                                              make_lesion_phantom, phantom_seed)
 from projdiff.apps.tumor.phantom import make_phantom
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion, stack_starts
 from projdiff.apps.tumor.recipes import PRESETS, LesionCropData

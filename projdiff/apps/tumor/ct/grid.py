@@ -18,14 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from nibabel.orientations import (
-    aff2axcodes,
-    apply_orientation,
-    axcodes2ornt,
-    inv_ornt_aff,
-    io_orientation,
-    ornt_transform,
-)
+from nibabel.orientations import (aff2axcodes, apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation,
+                                  ornt_transform)
 
 CANONICAL_AXES = ("S", "P", "L")
 
