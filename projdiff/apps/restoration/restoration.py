@@ -10,8 +10,10 @@ the super-resolution factor); other sizes are centre-cropped to the largest such
 the crop is reported. Images smaller than the prior's training size are refused unless
 ``pad=True`` (reflection padding, removed again from the result).
 
-Channels: a grayscale prior restores an RGB image channel by channel (each channel is one item of
-the batch, with its own seed); an RGB prior needs an RGB image.
+Channels (``ChannelPlan``): a grayscale prior restores an RGB image channel by channel (each channel
+is one item of the batch, with its own seed); an RGB prior restores a grayscale image as a colour
+image whose gray image (the channel mean) is what the degradation saw (``GrayscaleObservation``), and
+the result is that colour image's gray image.
 
 Step size: one sample asks for a point estimate, several samples ask for the posterior's spread.
 So unless ``step_size`` is given, a single sample uses ProjDiff's step size 1 (each update replaces
@@ -29,6 +31,7 @@ import torch
 from projdiff.apps.restoration.degradations import TaskSpec, build_operator, measurement_preview
 from projdiff.apps.restoration.metrics import image_metrics
 from projdiff.engine import solve
+from projdiff.operators import GrayscaleObservation
 from projdiff.priors import AffinePrior
 from projdiff.utils.seeds import derive_seed
 
@@ -85,27 +88,64 @@ def default_step_size(num_samples: int) -> float | str:
     return 1.0 if num_samples == 1 else "auto"
 
 
+@dataclass(frozen=True)
+class ChannelPlan:
+    """How an image's channels meet the prior's.
+
+    ``per_channel``: a grayscale prior and an RGB image; each channel is an item of the batch.
+    ``luminance``: an RGB prior and a grayscale image; the unknown is an RGB image observed through
+    its gray image, and results are reported as gray images.
+    """
+
+    per_channel: bool = False
+    luminance: bool = False
+
+    def items(self, image: torch.Tensor) -> torch.Tensor:
+        """(C, H, W) -> (B, C', H, W): the batch the degradation sees."""
+        return image[:, None] if self.per_channel else image[None]
+
+    def image(self, t: torch.Tensor) -> torch.Tensor:
+        """A solver output (B, C', H, W) (or a degradation-shaped batch) as one (C, H, W) image."""
+        out = t[:, 0] if self.per_channel else t[0]
+        return out.mean(0, keepdim=True) if self.luminance and out.shape[0] == 3 else out
+
+    def spread(self, samples: torch.Tensor) -> torch.Tensor | None:
+        """Per-pixel standard deviation (C, H, W) of the samples (K, B, C', H, W), None for one sample."""
+        if samples.shape[0] < 2:
+            return None
+        return self.image(samples.mean(dim=2, keepdim=True).std(dim=0) if self.luminance else samples.std(dim=0))
+
+
 def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float, seed: int, steps: int,
-           num_samples: int, progress: bool, options: dict):
+           num_samples: int, progress: bool, options: dict, plan: ChannelPlan):
+    """Build the degradation for items of ``shape`` and solve; returns ``(degradation, result)``."""
     options = {"step_size": default_step_size(num_samples), **options}
-    operator = build_operator(spec, shape, _generator("operator", seed))
-    if tuple(y.shape[1:]) != tuple(operator.output_shape):
-        raise ValueError(f"measurement: expected shape {tuple(operator.output_shape)} per item for task "
+    degradation = build_operator(spec, shape, _generator("operator", seed))
+    if tuple(y.shape[1:]) != tuple(degradation.output_shape):
+        raise ValueError(f"measurement: expected shape {tuple(degradation.output_shape)} per item for task "
                          f"{spec.name} on a {shape[-1]}x{shape[-2]} image, got {tuple(y.shape[1:])}")
+    operator = degradation
+    if plan.luminance:
+        if not getattr(degradation, "linear", False):
+            raise ValueError(f"task {spec.name}: a grayscale image needs a grayscale prior (e.g. --prior "
+                             "bundled:fashion-mnist-32) for this nonlinear task, or an RGB image")
+        operator = GrayscaleObservation(degradation)
     result = solve(operator, AffinePrior.unit_interval(prior), y, sigma_y=sigma_y, steps=steps,
-                            num_samples=num_samples, seed=seed, progress=progress, **options)
-    return operator, result
+                   num_samples=num_samples, seed=seed, progress=progress, **options)
+    return degradation, result
 
 
-def _check_common(sigma_y: float, prior, spec: TaskSpec, channels: int) -> bool:
+def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> ChannelPlan:
     if sigma_y < 0 or not math.isfinite(sigma_y):
         raise ValueError(f"sigma_y: expected a finite value >= 0, got {sigma_y}")
-    if prior.shape[0] == 3 and channels == 1:
-        raise ValueError("image: grayscale, but the prior is RGB (3 channels); convert the image to RGB")
     per_channel = prior.shape[0] == 1 and channels == 3
     if per_channel and spec.degradation.needs_rgb:
         raise ValueError(f"task {spec.name}: needs an RGB prior; the prior is grayscale")
-    return per_channel
+    luminance = prior.shape[0] == 3 and channels == 1
+    if luminance and spec.degradation.needs_rgb:
+        raise ValueError(f"task {spec.name}: the image is grayscale, so it is the measurement itself; restore it "
+                         "with --measurement")
+    return ChannelPlan(per_channel, luminance)
 
 
 def restore_image(
@@ -140,28 +180,28 @@ def restore_image(
     -------
     Restoration with PSNR and SSIM against ``image`` in ``metrics``.
     """
-    per_channel = _check_common(sigma_y, prior, spec, image.shape[0])
+    plan = _channel_plan(sigma_y, prior, spec, image.shape[0])
     multiple = math.lcm(getattr(prior, "size_multiple", 1), spec.size_multiple)
     native = prior.unet.config.sample_size if hasattr(prior, "unet") else None
     image, padding, notes = prepare_image(image, multiple, native, pad)
-    items = image[:, None] if per_channel else image[None]          # (B, C', H, W)
+    items = plan.items(image)                                          # (B, C', H, W)
     shape = tuple(items.shape[1:])
     clean = build_operator(spec, shape, _generator("operator", seed))(items)
     y = clean + sigma_y * torch.randn(clean.shape, generator=_generator("measurement", seed), dtype=clean.dtype)
-    operator, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options)
+    degradation, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options, plan)
 
-    def as_image(t: torch.Tensor) -> torch.Tensor:
-        out = t[:, 0] if per_channel else t[0]
-        if padding is not None:
-            left, right, top, bottom = padding
-            out = out[:, top : out.shape[-2] - bottom, left : out.shape[-1] - right]
-        return out
+    def as_image(t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None or padding is None:
+            return t
+        left, right, top, bottom = padding
+        return t[:, top : t.shape[-2] - bottom, left : t.shape[-1] - right]
 
-    restored = as_image(result.x).clamp(0, 1)
-    truth = as_image(items)
-    std = as_image(result.std) if result.std is not None else None
+    restored = as_image(plan.image(result.x)).clamp(0, 1)
+    truth = as_image(plan.image(items))
+    std = as_image(plan.spread(result.samples))
     metrics = {**image_metrics(restored, truth), **_settings(spec, sigma_y, steps, num_samples, seed, result)}
-    return Restoration(restored, as_image(measurement_preview(spec, operator, y, shape)), std, truth, metrics, notes)
+    preview = measurement_preview(spec, degradation, y, shape)
+    return Restoration(restored, as_image(plan.image(preview)), std, truth, metrics, notes)
 
 
 def restore_measurement(
@@ -190,18 +230,14 @@ def restore_measurement(
     """
     image_like = spec.degradation.image_measurement and measurement.dim() == 3
     channels = 3 if spec.degradation.needs_rgb else measurement.shape[0] if image_like else prior.shape[0]
-    per_channel = _check_common(sigma_y, prior, spec, channels)
-    shape = (1 if per_channel else channels, *image_size)
-    y = measurement[:, None] if per_channel else measurement[None]
-    operator, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options)
-
-    def as_image(t: torch.Tensor) -> torch.Tensor:
-        return t[:, 0] if per_channel else t[0]
-
-    restored = as_image(result.x).clamp(0, 1)
-    std = as_image(result.std) if result.std is not None else None
+    plan = _channel_plan(sigma_y, prior, spec, channels)
+    shape = (1 if plan.per_channel or plan.luminance else channels, *image_size)
+    y = plan.items(measurement)
+    degradation, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options, plan)
+    restored = plan.image(result.x).clamp(0, 1)
     metrics = _settings(spec, sigma_y, steps, num_samples, seed, result)
-    return Restoration(restored, as_image(measurement_preview(spec, operator, y, shape)), std, None, metrics, [])
+    preview = plan.image(measurement_preview(spec, degradation, y, shape))
+    return Restoration(restored, preview, plan.spread(result.samples), None, metrics, [])
 
 
 def _settings(spec: TaskSpec, sigma_y: float, steps: int, num_samples: int, seed: int, result) -> dict:

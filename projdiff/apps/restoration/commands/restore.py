@@ -81,9 +81,12 @@ def run(args: argparse.Namespace) -> int:
         pixels = read_image(image)
         common = dict(sigma_y=args.sigma_y, steps=args.steps, num_samples=args.samples, seed=args.seed,
                       progress=not args.quiet, **options)
-        if args.measurement:
+        gray_to_colour = spec.degradation.needs_rgb and pixels.shape[0] == 1
+        if args.measurement or gray_to_colour:
             size = args.size or spec.degradation.measured_size(*pixels.shape[-2:])
             result = restore_measurement(pixels, spec, prior, size, **common)
+            if gray_to_colour and not args.measurement:
+                result.notes.append("the image is grayscale: it is the measurement of the colour image")
         else:
             result = restore_image(pixels, spec, prior, pad=args.pad, **common)
         paths = write_restoration(out, Path(image).stem, result, overwrite=args.overwrite)
