@@ -31,7 +31,7 @@ import torch
 from projdiff.apps.restoration.degradations import TaskSpec, build_operator, measurement_preview
 from projdiff.apps.restoration.metrics import image_metrics
 from projdiff.engine import solve
-from projdiff.operators import GrayscaleObservation
+from projdiff.operators import GrayscaleObservation, Operator
 from projdiff.priors import AffinePrior
 from projdiff.utils.seeds import derive_seed
 
@@ -135,6 +135,15 @@ def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float,
     return degradation, result
 
 
+def simulate(spec: TaskSpec, items: torch.Tensor, sigma_y: float, seed: int) -> tuple[Operator, torch.Tensor]:
+    """The operator of ``spec`` for items (B, C, H, W) and their noisy measurement, both drawn from ``seed``
+    (as ``restore_image`` draws them)."""
+    operator = build_operator(spec, tuple(items.shape[1:]), _generator("operator", seed))
+    clean = operator(items)
+    return operator, clean + sigma_y * torch.randn(clean.shape, generator=_generator("measurement", seed),
+                                                   dtype=clean.dtype)
+
+
 def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> ChannelPlan:
     if sigma_y < 0 or not math.isfinite(sigma_y):
         raise ValueError(f"sigma_y: expected a finite value >= 0, got {sigma_y}")
@@ -186,8 +195,7 @@ def restore_image(
     image, padding, notes = prepare_image(image, multiple, native, pad)
     items = plan.items(image)                                          # (B, C', H, W)
     shape = tuple(items.shape[1:])
-    clean = build_operator(spec, shape, _generator("operator", seed))(items)
-    y = clean + sigma_y * torch.randn(clean.shape, generator=_generator("measurement", seed), dtype=clean.dtype)
+    _, y = simulate(spec, items, sigma_y, seed)
     degradation, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options, plan)
 
     def as_image(t: torch.Tensor | None) -> torch.Tensor | None:
