@@ -110,8 +110,10 @@ def _blocks(state_dict: dict, prefix: str) -> list[set[str]]:
     found: dict[int, set[str]] = {}
     for key in state_dict:
         if key.startswith(prefix + "."):
-            index, module = key[len(prefix) + 1:].split(".")[:2]
-            found.setdefault(int(index), set()).add(module)
+            parts = key[len(prefix) + 1:].split(".")
+            if len(parts) < 3 or not parts[0].isdigit():
+                raise ValueError(f"{key}: not a key of guided-diffusion's UNet layout")
+            found.setdefault(int(parts[0]), set()).add(parts[1])
     if sorted(found) != list(range(len(found))):
         raise ValueError(f"{prefix}: block indices {sorted(found)} are not 0, 1, 2, ...")
     return [found[i] for i in range(len(found))]
@@ -141,25 +143,25 @@ def _infer_shapes(state_dict: dict[str, torch.Tensor]) -> dict:
     in_channels = state_dict["input_blocks.0.0.weight"].shape[1]
     if state_dict["input_blocks.0.0.weight"].shape[0] != num_channels:
         raise ValueError("an ADM checkpoint with channel_mult[0] != 1; not supported")
+    # Each level ends, on the way up, with an up-sampling ResBlock (but the full-resolution one):
+    # output block i holds one at module 1 (no attention) or 2 (after attention).
     outputs = _blocks(state_dict, "output_blocks")
     upsamplers = [i for i, modules in enumerate(outputs) if "2" in modules
                   or ("1" in modules and f"output_blocks.{i}.1.in_layers.0.weight" in state_dict)]
     levels = len(upsamplers) + 1
-    per_level = len(outputs) // levels
-    if not outputs or len(outputs) % levels or upsamplers != [per_level * (i + 1) - 1 for i in range(levels - 1)] \
+    per_level, rest = divmod(len(outputs), levels)  # num_res_blocks + 1
+    if per_level < 2 or rest or upsamplers != [per_level * (i + 1) - 1 for i in range(levels - 1)] \
             or len(_blocks(state_dict, "input_blocks")) != len(outputs):
-        raise ValueError("ADM blocks do not form guided-diffusion's UNet layout")
-    num_res_blocks = per_level - 1
-    widths = [state_dict[f"input_blocks.{1 + level * per_level}.0.out_layers.3.weight"].shape[0]
-              for level in range(levels)]
+        raise ValueError("its blocks do not form guided-diffusion's UNet layout")
+    first = [1 + level * per_level for level in range(levels)]  # the first input block of each level
+    widths = [state_dict[f"input_blocks.{i}.0.out_layers.3.weight"].shape[0] for i in first]
     if any(w % num_channels for w in widths):
         raise ValueError(f"level widths {widths} are not multiples of num_channels={num_channels}")
-    first = [1 + level * per_level for level in range(levels)]
     out_channels = state_dict["out.2.weight"].shape[0]
     if out_channels not in (in_channels, 2 * in_channels):
         raise ValueError(f"{out_channels} output channels for {in_channels} input channels (expected "
                          f"{in_channels} or {2 * in_channels})")
-    return {"in_channels": in_channels, "num_channels": num_channels, "num_res_blocks": num_res_blocks,
+    return {"in_channels": in_channels, "num_channels": num_channels, "num_res_blocks": per_level - 1,
             "channel_mult": tuple(w // num_channels for w in widths),
             "attention_levels": tuple(level for level, i in enumerate(first)
                                       if f"input_blocks.{i}.1.qkv.weight" in state_dict),
@@ -167,7 +169,8 @@ def _infer_shapes(state_dict: dict[str, torch.Tensor]) -> dict:
             "use_scale_shift_norm": state_dict["input_blocks.1.0.emb_layers.1.weight"].shape[0] == 2 * widths[0]}
 
 
-def resolve_architecture(state_dict: dict[str, torch.Tensor], preset: str | ADMArchitecture | None) -> ADMArchitecture:
+def resolve_architecture(state_dict: dict[str, torch.Tensor],
+                         preset: str | ADMArchitecture | None) -> ADMArchitecture:
     """The checkpoint's flags: ``preset`` (a name or flags) checked against the shapes, or the matching preset.
 
     Raises ``ValueError`` naming the differing fields, the unknown preset, or, without a preset,
@@ -236,7 +239,8 @@ def _module_map(arch: ADMArchitecture) -> list[tuple[str, str, dict[str, str]]]:
     """(guided-diffusion module, diffusers module, sub-module names) for every module of the network."""
     pairs = [("time_embed.0", "time_embedding.linear_1", _PLAIN), ("time_embed.2", "time_embedding.linear_2", _PLAIN),
              ("input_blocks.0.0", "conv_in", _PLAIN), ("out.0", "conv_norm_out", _PLAIN), ("out.2", "conv_out", _PLAIN),
-             ("middle_block.0", "mid_block.resnets.0", _RESNET), ("middle_block.1", "mid_block.attentions.0", _ATTENTION),
+             ("middle_block.0", "mid_block.resnets.0", _RESNET),
+             ("middle_block.1", "mid_block.attentions.0", _ATTENTION),
              ("middle_block.2", "mid_block.resnets.1", _RESNET)]
     last = len(arch.channel_mult) - 1
     attention = set(arch.attention_levels)
@@ -263,35 +267,33 @@ def _module_map(arch: ADMArchitecture) -> list[tuple[str, str, dict[str, str]]]:
     return pairs
 
 
-def _split_qkv(tensor: torch.Tensor, heads: int, legacy: bool) -> list[torch.Tensor]:
-    """Split a fused qkv weight (3C, C, 1) or bias (3C,) into q, k, v with diffusers' head-major rows."""
-    tensor = tensor.flatten(1) if tensor.dim() > 1 else tensor
-    if legacy:
-        parts = tensor.unflatten(0, (heads, 3, -1)).transpose(0, 1)
-    else:
-        parts = tensor.unflatten(0, (3, heads, -1))
+def _split_qkv(tensor: torch.Tensor, head_dim: int, legacy: bool) -> list[torch.Tensor]:
+    """Split a fused qkv weight (3C, C) or bias (3C,) into q, k, v with diffusers' head-major rows."""
+    heads = tensor.shape[0] // (3 * head_dim)
+    parts = tensor.unflatten(0, (heads, 3, -1)).transpose(0, 1) if legacy else tensor.unflatten(0, (3, heads, -1))
     return [p.flatten(0, 1).contiguous() for p in parts]
 
 
 def convert_state_dict(state_dict: dict[str, torch.Tensor], arch: ADMArchitecture) -> dict[str, torch.Tensor]:
     """Rename (and split) a guided-diffusion state dict into ``UNet2DModel(**unet_config(arch))``'s keys.
 
-    Raises ``ValueError`` listing checkpoint keys that no module of ``arch`` uses.
+    Attention convolutions (C', C, 1) become linear weights (C', C). Raises ``ValueError`` listing
+    checkpoint keys that no module of ``arch`` uses.
     """
-    head_dim = attention_head_dim(arch)
+    head_dim, legacy = attention_head_dim(arch), not arch.use_new_attention_order
     converted: dict[str, torch.Tensor] = {}
     used: set[str] = set()
     for old, new, names in _module_map(arch):
         for key in [k for k in state_dict if k.startswith(old + ".")]:
-            sub, param = key[len(old) + 1:].rpartition(".")[::2]
+            sub, _, param = key[len(old) + 1:].rpartition(".")
             tensor = state_dict[key]
+            if names is _ATTENTION:
+                tensor = tensor.flatten(1) if tensor.dim() == 3 else tensor
             if names is _ATTENTION and sub == "qkv":
-                heads = tensor.shape[0] // 3 // head_dim
-                for name, part in zip(("to_q", "to_k", "to_v"), _split_qkv(tensor, heads, not arch.use_new_attention_order)):
+                for name, part in zip(("to_q", "to_k", "to_v"), _split_qkv(tensor, head_dim, legacy)):
                     converted[f"{new}.{name}.{param}"] = part
             elif sub in names:
-                target = ".".join(p for p in (new, names[sub], param) if p)
-                converted[target] = tensor.flatten(1) if names is _ATTENTION and tensor.dim() == 3 else tensor
+                converted[".".join(p for p in (new, names[sub], param) if p)] = tensor
             else:
                 continue
             used.add(key)
