@@ -100,6 +100,10 @@ def deepinv_method(method: str, prior, op, y: torch.Tensor, sigma_y: float, step
     return sample(method, PriorDenoiser(AffinePrior.unit_interval(prior)), op, y, sigma_y, steps, seed)
 
 
+def _step_size(text: str) -> float | str:
+    return text if text == "auto" else float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true")
@@ -108,6 +112,10 @@ def main() -> None:
     parser.add_argument("--data", default="runs/data/photos")
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--split", default="test", choices=["test", "validation"],
+                        help="test photographs (the table) or validation ones (for choosing settings)")
+    parser.add_argument("--tasks", nargs="+", help="only these task labels (e.g. sr4 'inpaint 50%%')")
+    parser.add_argument("--step-size", help="ProjDiff step size of the one-sample run (default: restore's, 1)")
     parser.add_argument("--deepinv", action=argparse.BooleanOptionalAction, default=True,
                         help="run deepinv's DDRM and DiffPIR on the first size")
     args = parser.parse_args()
@@ -115,11 +123,13 @@ def main() -> None:
     prior = projdiff.load_prior(args.prior)
     rows, started = [], time.time()
     for size in sizes:
-        images = crops(args.data, "test", size)
+        images = crops(args.data, args.split, size)
         if args.quick:
             images = dict(list(images.items())[:2])
         first = size == sizes[0]
         for label, spec, sigma_y in settings(size):
+            if args.tasks and label not in args.tasks:
+                continue
             lam = tv_weight(args.data, size, spec, sigma_y) if spec.name == "deblur" else 0.0
             methods: dict[str, list] = {}
             wins = 0
@@ -127,7 +137,8 @@ def main() -> None:
                 if spec.degradation.needs_rgb and (image.shape[0] == 1 or prior.shape[0] == 1):
                     continue                  # no colour to recover, or a grayscale prior cannot colorize
                 seed = derive_seed("photos-bench", name) % 2**31
-                one = restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed)
+                options = {} if args.step_size is None else {"step_size": _step_size(args.step_size)}
+                one = restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed, **options)
                 methods.setdefault("projdiff", []).append((*scores(one.restored[None], image[None]),
                                                            one.metrics["seconds"]))
                 op, y = simulate(spec, image[None], sigma_y, seed)
@@ -154,8 +165,9 @@ def main() -> None:
                 rows.append([f"{size}", label, f"{sigma_y:g}", method, f"{psnr:.2f}", f"{ssim:.3f}", f"{sec:.1f}",
                              len(values), beats])
                 print(rows[-1], flush=True)
-    body = (f"Test photographs of `{args.data}` (the prior never saw them; grayscale ones restored as grayscale, "
-            f"skipped for colorization), {steps} noise levels, prior `{args.prior}`. See the script's docstring for the "
+    body = (f"{args.split.capitalize()} photographs of `{args.data}` (never trained on; grayscale ones restored as "
+            f"grayscale, skipped for colorization), {steps} noise levels, prior `{args.prior}`. See the script's "
+            "docstring for the "
             "crops and methods. 'beats' counts the photographs on which projdiff's PSNR is above the classical "
             "baseline of the task (the row after it).\n\n"
             + table(["crop", "task", "sigma_y", "method", "PSNR (dB)", "SSIM", "s / image", "images",
