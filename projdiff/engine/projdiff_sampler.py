@@ -41,6 +41,7 @@ scalar and per-mode noise in one loop.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable
 
 import torch
@@ -59,6 +60,27 @@ def _check_finite(value: torch.Tensor, step: int, steps: int, sigma: float) -> N
     if not bool(torch.isfinite(value).all()):
         raise DivergenceError(f"solve diverged: non-finite values at step {step + 1} of {steps} "
                               f"(sigma={sigma:.4g}); try a smaller step_size or check the prior and operator")
+
+
+def _step_size_rule(step_size) -> Callable[[float, float], float]:
+    """``(sigma, sigma_next) -> lr`` from the ``step_size`` option, whose values must be finite and > 0."""
+    if isinstance(step_size, str) and step_size == "auto":
+        rule = auto_step_size
+    elif callable(step_size):
+        rule = step_size
+    else:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) or not math.isfinite(step_size) \
+                or step_size <= 0:
+            raise ValueError(f"step_size: expected 'auto', a finite number > 0 or a callable, got {step_size!r}")
+        return lambda _s, _n, value=float(step_size): value
+
+    def checked(sigma: float, sigma_next: float) -> float:
+        lr = float(rule(sigma, sigma_next))
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"step_size: the rule gave {lr} at sigma={sigma:.4g}; expected a finite number > 0")
+        return lr
+
+    return checked
 
 
 def auto_step_size(sigma: float, sigma_next: float) -> float:
@@ -128,12 +150,7 @@ def sample_projdiff(
         raise ValueError(f"inner_steps: expected an int >= 1, got {inner_steps}")
     if bridge not in BRIDGES:
         raise ValueError(f"bridge: expected one of {BRIDGES}, got {bridge!r}")
-    if step_size == "auto":
-        lr_of = auto_step_size
-    elif callable(step_size):
-        lr_of = step_size
-    else:
-        lr_of = lambda _s, _n, value=float(step_size): value  # noqa: E731
+    lr_of = _step_size_rule(step_size)
     space = build_mode_space(problem, per_mode)
     to, back, sigma_a = space.to_modes, space.from_modes, space.sigma_a
     exact = sigma_a == 0
@@ -147,6 +164,9 @@ def sample_projdiff(
         if tuple(init.shape) != tuple(start.shape[1:]):
             raise ValueError(f"init: expected shape {tuple(start.shape[1:])} (B, *input_shape), "
                              f"got {tuple(init.shape)}")
+        if not bool(torch.isfinite(init).all()):
+            raise ValueError(f"init: expected finite values, got {int((~torch.isfinite(init)).sum())} NaN or Inf "
+                             f"entries")
         start = start + init.to(start)
     x0 = to(denoise(start, levels[0]))
     xa = space.project(x0 + sigma_a * to(draw()))

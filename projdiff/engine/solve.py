@@ -38,6 +38,18 @@ def _method_options(method: str) -> dict[str, inspect.Parameter]:
     return {k: p for k, p in params.items() if k not in _ENGINE_ARGS}
 
 
+def _check_prior_parameters(prior) -> None:
+    """``ValueError`` naming the first of the prior's parameters or buffers with NaN or Inf entries."""
+    if not isinstance(prior, torch.nn.Module):
+        return
+    for name, tensor in [*prior.named_parameters(), *prior.named_buffers()]:
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor.detach())).sum())
+            if bad:
+                raise ValueError(f"prior: parameter {name!r} has {bad} NaN or Inf entries; the prior is broken "
+                                 f"(a diverged training run or a corrupt checkpoint?)")
+
+
 def _check_inputs(operator, prior, y: torch.Tensor, sigma_y, steps: int, num_samples: int) -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
         raise TypeError(f"y: expected a torch.Tensor of shape (B, *operator.output_shape), got {type(y).__name__}")
@@ -52,6 +64,7 @@ def _check_inputs(operator, prior, y: torch.Tensor, sigma_y, steps: int, num_sam
         raise ValueError(f"y: expected finite values, got {bad} NaN or Inf entries")
     if hasattr(prior, "check_shape"):
         prior.check_shape(tuple(operator.input_shape))
+    _check_prior_parameters(prior)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps: expected an int >= 1, got {steps!r}")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
@@ -142,6 +155,9 @@ def solve(
     if sigmas is None:
         sigmas = default_sigmas(prior, steps)
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64).flatten()
+    if not bool(torch.isfinite(sigmas).all()):
+        raise ValueError(f"sigmas: expected finite noise levels, got {int((~torch.isfinite(sigmas)).sum())} "
+                         f"NaN or Inf values")
     if sigmas.numel() != steps or bool((sigmas <= 0).any()) or bool((sigmas[1:] > sigmas[:-1]).any()):
         raise ValueError(f"sigmas: expected {steps} positive, descending noise levels (one per step), "
                          f"got {sigmas.numel()} values")

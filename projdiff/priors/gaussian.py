@@ -17,6 +17,8 @@ def as_covariance(cov, dim: int) -> Covariance:
         out = cov
     else:
         t = torch.as_tensor(cov, dtype=torch.float64)
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("cov: expected finite values, got NaN or Inf")
         out = Covariance.full(t) if t.dim() == 2 and t.shape == (dim, dim) else Covariance.diagonal(t)
     if out.dim != dim:
         raise ValueError(f"cov: expected a covariance over {dim} entries (the mean's size), got {out.dim}")
@@ -48,6 +50,9 @@ class GaussianMixturePrior(Prior):
         if m.dim() < 2 or m.shape[0] != w.shape[0] or len(covs) != w.shape[0]:
             raise ValueError(f"means/covs: expected {w.shape[0]} components (one per weight), got means of shape "
                              f"{tuple(m.shape)} and {len(covs)} covariances")
+        for name, value in (("weights", w), ("means", m)):
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name}: expected finite values, got NaN or Inf")
         if bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError(f"weights: expected non-negative values with a positive sum, got {w.tolist()}")
         self.weights = w / w.sum()

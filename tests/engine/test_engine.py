@@ -170,12 +170,46 @@ class _NoProjection(Operator):
     (dict(steps=100, sigmas=torch.tensor([2.0, 1.0])), ValueError, "sigmas: expected 100 positive, descending"),
     (dict(seed=[1, 2]), ValueError, "seed: expected an int or 1 seeds"),
     (dict(momentum=1.0), ValueError, r"momentum: expected a float in \[0, 1\)"),
+    (dict(step_size=0.0), ValueError, "step_size: expected 'auto', a finite number > 0 or a callable, got 0.0"),
+    (dict(step_size=-1), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=float("nan")), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=float("inf")), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size="fast"), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=lambda s, n: -1.0), ValueError, "step_size: the rule gave -1.0 at sigma="),
+    (dict(sigmas=torch.tensor([float("nan"), 1.0])), ValueError, "sigmas: expected finite noise levels, got 1 NaN"),
+    (dict(sigmas=torch.tensor([float("inf"), 1.0])), ValueError, "sigmas: expected finite noise levels"),
+    (dict(init=torch.full((1, 64), float("nan"))), ValueError, "init: expected finite values, got 64 NaN"),
 ])
 def test_bad_input_is_named(problem, kwargs, error, message):
     prior, op, _, y = problem
     args = dict(y=y[:1]) | kwargs
     with pytest.raises(error, match=message):
         projdiff.solve(op, prior, args.pop("y"), progress=False, **args)
+
+
+class _BrokenNetwork(Prior):
+    """A prior whose weights hold a NaN (a diverged training run)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor([1.0, float("nan")]))
+
+    def denoise(self, x, sigma):
+        return x * 0
+
+
+def test_a_prior_with_nan_parameters_is_refused_up_front(problem):
+    _, op, _, y = problem
+    with pytest.raises(ValueError, match="prior: parameter 'scale' has 1 NaN or Inf entries"):
+        projdiff.solve(op, _BrokenNetwork(), y, steps=3, progress=False)
+
+
+@pytest.mark.parametrize("parameters", [dict(mean=torch.tensor([float("nan"), 0.0]), cov=torch.eye(2)),
+                                        dict(mean=torch.zeros(2), cov=torch.tensor([1.0, float("nan")])),
+                                        dict(mean=torch.zeros(2), cov=torch.full((2, 2), float("inf")))])
+def test_an_analytic_prior_with_nan_parameters_is_refused(parameters):
+    with pytest.raises(ValueError, match="expected finite values, got NaN or Inf"):
+        GaussianPrior(**parameters)
 
 
 def test_prior_and_operator_shapes_must_agree():
