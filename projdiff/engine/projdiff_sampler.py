@@ -32,8 +32,17 @@ falls towards 1 as the ratio ``sigma_next / sigma`` shrinks (the last step, to 0
 The exact-posterior benchmark (``benchmarks/conformance.py``) measures the rule against fixed step
 sizes.
 
-Differences from the reference code (see ``docs/architecture.md``): sigma-space; the initial
-``x_a`` is projected; the step size acts in every phase (the reference hard-sets ``x0`` before
+Limits (measured by ``benchmarks/conformance.py``): the iteration at a level samples roughly
+the posterior of the prior smoothed at that level, and a sample changes mixture component only
+while the level is above the distance between the components. A mixture's weights are therefore
+decided at levels where the observed entries' evidence is blurred, and in more than a few
+dimensions they stay between the prior's and the posterior's (8-D two-component mixture, 2 of 8
+entries observed: ProjDiff puts about half of its samples in a component whose exact posterior
+weight is 0.83, prior 0.30; ten times as many steps get closer but not there). Strongly correlated
+posteriors need many low levels (``projdiff_sigmas`` puts 70 of 100 there).
+
+Differences from the reference code (see ``docs/architecture.md``): sigma-space; its own noise
+levels (``schedules.projdiff_sigmas``); the initial ``x_a`` is projected; the step size acts in every phase (the reference hard-sets ``x0`` before
 ``t_a``, which is the same as ``lr = 1`` there); the stochastic bridge; momentum for all data;
 scalar and per-mode noise in one loop.
 """

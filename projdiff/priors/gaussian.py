@@ -40,7 +40,7 @@ class GaussianMixturePrior(Prior):
     sigma_min, sigma_max : float, default 0.002 and 80
         Range of the default noise schedule.
 
-    The denoiser and posteriors are computed in float64 and returned in the input's dtype.
+    ``sigma_data`` is the exact root-mean-square standard deviation of an entry. The denoiser and posteriors are computed in float64 and returned in the input's dtype.
     """
 
     def __init__(self, weights, means, covs: Sequence, *, sigma_min: float = 0.002, sigma_max: float = 80.0):
@@ -60,6 +60,10 @@ class GaussianMixturePrior(Prior):
         self.means = m.reshape(m.shape[0], -1)
         self.covs = [as_covariance(c, self.means.shape[1]) for c in covs]
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
+        centre = self.weights @ self.means
+        spread = sum(float(w) * (c.dense().diagonal() + (m - centre) ** 2)
+                     for w, m, c in zip(self.weights, self.means, self.covs))
+        self.sigma_data = float(spread.mean().sqrt())
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).double()

@@ -223,3 +223,29 @@ def test_operator_without_projection_is_a_type_error():
     prior = GaussianPrior(torch.zeros(3), torch.ones(3))
     with pytest.raises(TypeError, match="project"):
         projdiff.solve(_NoProjection((3,)), prior, torch.zeros(1, 3), progress=False)
+
+
+def test_projdiff_default_levels_follow_the_data_scale():
+    """Coarse levels from 4 sigma_data to sigma_data * PROJDIFF_MIDDLE, then the rest down to
+    sigma_data / 200 (not below sigma_min); the prior's whole range when sigma_data is unknown."""
+    from projdiff.engine.schedules import PROJDIFF_COARSE, PROJDIFF_MIDDLE, projdiff_sigmas
+
+    levels = projdiff_sigmas(100, 0.002, 80.0, 0.5)
+    assert levels.shape == (100,) and bool((levels[1:] < levels[:-1]).all())
+    assert float(levels[0]) == pytest.approx(2.0) and float(levels[-1]) == pytest.approx(0.0025)
+    assert float(levels[PROJDIFF_COARSE]) == pytest.approx(0.5 * PROJDIFF_MIDDLE)
+    assert float(projdiff_sigmas(10, 0.01, 80.0, 0.5)[-1]) == pytest.approx(0.01)
+    torch.testing.assert_close(projdiff_sigmas(3, 0.002, 20.0), torch.tensor([20.0, 0.2, 0.002], dtype=torch.float64))
+    assert projdiff_sigmas(1, 0.002, 80.0, 0.5).tolist() == [2.0]
+
+
+def test_solve_uses_the_projdiff_levels_and_karras_for_the_baselines(problem):
+    prior, op, _, y = problem
+    seen = {}
+    for method in ("projdiff", "ddnm"):
+        levels = []
+        projdiff.solve(op, prior, y[:1], steps=12, seed=0, method=method, progress=False,
+                       callback=lambda state, levels=levels: levels.append(state["sigma"]))
+        seen[method] = levels
+    assert seen["projdiff"][0] == pytest.approx(4 * prior.sigma_data)
+    assert seen["ddnm"][0] == pytest.approx(prior.sigma_max)
