@@ -104,13 +104,13 @@ class Operator(torch.nn.Module):
     def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A point near ``x`` with ``A(x) = y``: trust-region Gauss-Newton steps.
 
-        See ``operators/projection.py``: exact for a linear ``A`` (one step), a nearby point of the
-        constraint set otherwise; stops per item at ``||y - A(x)|| <= project_tol * (1 + ||y||)``
-        and raises ``ProjectionError`` when an item does not get there in ``project_max_iter``
-        steps.
+        See ``operators/projection.py``: the orthogonal projection for a linear ``A``, a nearby
+        point of the constraint set otherwise; stops per item at ``||y - A(x)|| <= project_tol *
+        (1 + ||y||)`` and raises ``ProjectionError`` when an item does not get there in
+        ``project_max_iter`` steps.
         """
         return trust_region_projection(self.forward, x, y, len(self.output_shape), tol=self.project_tol,
-                                   max_iter=self.project_max_iter)
+                                       max_iter=self.project_max_iter)
 
     def noise_gain(self) -> float:
         """``k`` such that noise ``sigma_y`` on ``y`` is equivalent to noise ``k * sigma_y`` on ``x``."""

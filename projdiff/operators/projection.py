@@ -1,16 +1,18 @@
-"""Projection onto ``{x : A(x) = y}`` for a differentiable, possibly nonlinear ``A``: a trust-region Gauss-Newton method.
+"""Projection onto ``{x : A(x) = y}`` for a differentiable, possibly nonlinear ``A``: trust-region Gauss-Newton.
 
 Each iteration solves ``J J^T z = r`` for the residual ``r = y - A(x)`` by conjugate gradients
 (``J`` the Jacobian at ``x``, products through ``torch.func.jvp``/``vjp``) and takes the
-minimum-norm Gauss-Newton step ``J^T z``, shortened to the item's trust radius. The step is kept
-only when ``||r||`` falls and the fall of ``||r||^2`` is between a quarter and four times what the
-linearisation predicts; then the radius doubles (when the step was long and the prediction
-good), otherwise the radius shrinks fourfold. So a step that the linearisation cannot be trusted with (a jump into a region where a
-saturating ``A`` is flat, which lowers the residual by luck) is refused and retried shorter, and
-the iterates stay near the start. Every item of a batch has its own radius and stops on its own.
+minimum-norm Gauss-Newton step ``J^T z``, shortened to the item's trust radius (first
+``0.1 * (1 + ||x||)``). The step is kept only when ``||r||`` falls and the fall of ``||r||^2`` is
+between a quarter and four times what the linearisation predicts; then the radius doubles (when
+the step was long and the prediction good), otherwise the radius shrinks fourfold. So a step that
+the linearisation cannot be trusted with (a jump into a region where a saturating ``A`` is flat,
+which lowers the residual by luck) is refused and retried shorter, and the iterates stay near the
+start. Every item of a batch has its own radius and stops on its own.
 
-For a linear ``A`` the first step is exact: the orthogonal projection. For a nonlinear one the
-result is a nearby point of the constraint set, not necessarily the nearest. An item that does not
+For a linear ``A`` this reaches the orthogonal projection (the Gauss-Newton step, after a few
+doublings of the radius when it is long). For a nonlinear one the result is a nearby point of the
+constraint set, not necessarily the nearest. An item that does not
 reach ``||r|| <= tol * (1 + ||y||)`` within ``max_iter`` iterations, or whose radius collapses
 (``y`` is outside the range of ``A``, or ``A`` is flat near the start), raises
 :class:`ProjectionError`.
