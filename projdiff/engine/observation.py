@@ -6,17 +6,22 @@ same diffusion path as ``x0``. Two ways to pick ``sigma_a``:
 
 - scalar: ``sigma_a = operator.equivalent_noise(sigma_y)`` for every coordinate of ``x``
   (exact when the rows of ``A`` are a tight frame, ``A A^T = c I``: ``sigma_a = sigma_y / sqrt(c)``);
-  the projection is ``operator.project``. Nonlinear operators also take this path.
+  the projection is ``operator.project``. Noise-free problems (``sigma_a = 0``, exact for any
+  linear ``A``), tight operators and nonlinear operators take this path.
 - per mode: for an operator with a spectral decomposition ``A = U diag(s) V^T``, coordinates are
   ``V^T x`` and mode ``i`` gets ``sigma_a,i = sigma_y / s_i``; unobserved modes (``s_i = 0``) get 0
   (``x_a`` equals the estimate there). The projection overwrites the observed modes with
-  ``V^T A^+ y``.
+  ``V^T A^+ y``. Noisy problems take this path whenever the operator has ``spectral()`` (a
+  linear operator that is not tight has one up to ``DENSE_SPECTRAL_LIMIT`` input entries); a
+  noisy linear operator that is neither tight nor decomposed is refused unless the caller asks
+  for the scalar path (``per_mode=False``).
 
 Tensors inside the solver have shape ``(K, B, *mode_shape)``: K samples of B inputs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -99,15 +104,34 @@ def build_mode_space(problem: Problem, per_mode: bool | None) -> ModeSpace:
     ----------
     problem : Problem
     per_mode : bool or None
-        ``None`` (default) takes the per-mode path whenever the operator has a spectral
-        decomposition and some item is noisy; ``False`` forces the scalar path.
+        ``None`` (default) takes the per-mode path whenever some item is noisy and the operator
+        has a spectral decomposition, and refuses a noisy linear operator that is neither
+        ``tight`` nor decomposed (its one equivalent noise level would be wrong for most
+        directions); ``False`` forces the scalar path; ``True`` requires the per-mode path.
+
+    Raises
+    ------
+    TypeError
+        ``per_mode=True`` for an operator without ``spectral()``.
+    ValueError
+        A noisy problem whose operator is linear, not ``tight`` and without a spectral
+        decomposition, unless ``per_mode=False``.
     """
     problem.require("project", method="projdiff")
     operator, y, sigma_y = problem.operator, problem.y, problem.sigma_y
-    spectral = operator.spectral() if hasattr(operator, "spectral") else None
     noisy = bool((sigma_y > 0).any())
+    wanted = per_mode or (noisy and per_mode is None)
+    spectral = operator.spectral() if wanted and hasattr(operator, "spectral") else None
     if per_mode and spectral is None:
         raise TypeError(f"per_mode=True needs an operator with spectral(); {type(operator).__name__} has none")
+    if noisy and per_mode is None and spectral is None and getattr(operator, "linear", False) \
+            and not getattr(operator, "tight", True):
+        raise ValueError(
+            f"operator: {type(operator).__name__} is linear but not a tight frame and has no spectral "
+            f"decomposition (input of {math.prod(operator.input_shape)} entries), so noisy measurements cannot be "
+            f"turned into per-mode noise levels; give it frame_constant=c if A A^T = c I, a spectral() method, or "
+            f"pass per_mode=False to accept one average noise level (miscalibrated unless the singular values "
+            f"are equal)")
     if spectral is not None and noisy and per_mode is not False:
         s = spectral.singular_values.to(device=y.device, dtype=y.real.dtype)
         observed = s > 0

@@ -32,8 +32,17 @@ falls towards 1 as the ratio ``sigma_next / sigma`` shrinks (the last step, to 0
 The exact-posterior benchmark (``benchmarks/conformance.py``) measures the rule against fixed step
 sizes.
 
-Differences from the reference code (see ``docs/architecture.md``): sigma-space; the initial
-``x_a`` is projected; the step size acts in every phase (the reference hard-sets ``x0`` before
+Limits (measured by ``benchmarks/conformance.py``): the iteration at a level samples roughly
+the posterior of the prior smoothed at that level, and a sample changes mixture component only
+while the level is above the distance between the components. A mixture's weights are therefore
+decided at levels where the observed entries' evidence is blurred, and in more than a few
+dimensions they stay between the prior's and the posterior's (8-D two-component mixture, 2 of 8
+entries observed: ProjDiff puts about half of its samples in a component whose exact posterior
+weight is 0.83, prior 0.30; ten times as many steps get closer but not there). Strongly correlated
+posteriors need many low levels (``projdiff_sigmas`` puts 70 of 100 there).
+
+Differences from the reference code (see ``docs/architecture.md``): sigma-space; its own noise
+levels (``schedules.projdiff_sigmas``); the initial ``x_a`` is projected; the step size acts in every phase (the reference hard-sets ``x0`` before
 ``t_a``, which is the same as ``lr = 1`` there); the stochastic bridge; momentum for all data;
 scalar and per-mode noise in one loop.
 """
@@ -41,6 +50,7 @@ scalar and per-mode noise in one loop.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable
 
 import torch
@@ -59,6 +69,27 @@ def _check_finite(value: torch.Tensor, step: int, steps: int, sigma: float) -> N
     if not bool(torch.isfinite(value).all()):
         raise DivergenceError(f"solve diverged: non-finite values at step {step + 1} of {steps} "
                               f"(sigma={sigma:.4g}); try a smaller step_size or check the prior and operator")
+
+
+def _step_size_rule(step_size) -> Callable[[float, float], float]:
+    """``(sigma, sigma_next) -> lr`` from the ``step_size`` option, whose values must be finite and > 0."""
+    if isinstance(step_size, str) and step_size == "auto":
+        rule = auto_step_size
+    elif callable(step_size):
+        rule = step_size
+    else:
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) or not math.isfinite(step_size) \
+                or step_size <= 0:
+            raise ValueError(f"step_size: expected 'auto', a finite number > 0 or a callable, got {step_size!r}")
+        return lambda _s, _n, value=float(step_size): value
+
+    def checked(sigma: float, sigma_next: float) -> float:
+        lr = float(rule(sigma, sigma_next))
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"step_size: the rule gave {lr} at sigma={sigma:.4g}; expected a finite number > 0")
+        return lr
+
+    return checked
 
 
 def auto_step_size(sigma: float, sigma_next: float) -> float:
@@ -128,12 +159,7 @@ def sample_projdiff(
         raise ValueError(f"inner_steps: expected an int >= 1, got {inner_steps}")
     if bridge not in BRIDGES:
         raise ValueError(f"bridge: expected one of {BRIDGES}, got {bridge!r}")
-    if step_size == "auto":
-        lr_of = auto_step_size
-    elif callable(step_size):
-        lr_of = step_size
-    else:
-        lr_of = lambda _s, _n, value=float(step_size): value  # noqa: E731
+    lr_of = _step_size_rule(step_size)
     space = build_mode_space(problem, per_mode)
     to, back, sigma_a = space.to_modes, space.from_modes, space.sigma_a
     exact = sigma_a == 0
@@ -147,6 +173,9 @@ def sample_projdiff(
         if tuple(init.shape) != tuple(start.shape[1:]):
             raise ValueError(f"init: expected shape {tuple(start.shape[1:])} (B, *input_shape), "
                              f"got {tuple(init.shape)}")
+        if not bool(torch.isfinite(init).all()):
+            raise ValueError(f"init: expected finite values, got {int((~torch.isfinite(init)).sum())} NaN or Inf "
+                             f"entries")
         start = start + init.to(start)
     x0 = to(denoise(start, levels[0]))
     xa = space.project(x0 + sigma_a * to(draw()))

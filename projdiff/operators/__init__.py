@@ -13,6 +13,7 @@ from projdiff.operators.inpainting import Inpainting
 from projdiff.operators.kernels import gaussian_kernel, load_kernel, motion_kernel
 from projdiff.operators.matrix import MatrixOperator
 from projdiff.operators.phase_retrieval import PhaseRetrieval
+from projdiff.operators.projection import ProjectionError
 from projdiff.operators.sources import SourceMask, SumOfSources
 from projdiff.operators.super_resolution import SuperResolution
 from projdiff.operators.tomography import SparseViewCT
@@ -30,6 +31,7 @@ __all__ = [
     "NonlinearOperator",
     "Operator",
     "PhaseRetrieval",
+    "ProjectionError",
     "SourceMask",
     "Spectral",
     "SparseViewCT",

@@ -9,11 +9,17 @@ Ladder of capabilities (a solver asks for the weakest one it needs):
 
 - ``Operator``: ``forward``, ``project`` (onto ``{A(x) = y}``, approximate when ``A`` is
   nonlinear) and ``equivalent_noise``.
-- ``LinearOperator``: adds ``adjoint`` (by autograd unless given), ``pinv`` (conjugate gradients
-  on ``A A^T`` unless given) and the exact projection ``x + pinv(y - A x)``.
-- ``spectral()``: a ``Spectral`` decomposition ``A = U diag(s) V^T``, exposed by operators whose
-  singular values differ (blur, dense matrices), so that ProjDiff can give each mode its own
-  equivalent noise level ``sigma_y / s_i``.
+- ``LinearOperator``: adds ``adjoint`` (by autograd unless given), ``pinv`` (closed form for tight
+  frames, else a dense SVD up to ``DENSE_SPECTRAL_LIMIT`` input entries, else conjugate gradients
+  on ``A A^T``, unless given) and the exact projection ``x + pinv(y - A x)``.
+- ``spectral()``: a ``Spectral`` decomposition ``A = U diag(s) V^T``, so that ProjDiff can give
+  each mode its own equivalent noise level ``sigma_y / s_i``. Operators whose singular values
+  differ give it in closed form (blur: Fourier; dense matrices: their SVD). Any other linear
+  operator that is not ``tight`` (a function-defined one, say) gets a dense SVD of its matrix,
+  materialised by forward passes, when an item has at most ``DENSE_SPECTRAL_LIMIT`` (4096)
+  entries (``dense()``, ``operators/dense.py``), and ``None`` above that size.
+- ``tight``: all nonzero singular values are equal (``A A^T = c I`` on the range of ``A``), so one
+  equivalent noise level ``equivalent_noise(sigma_y)`` is exact for every observed direction.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from typing import Callable, Sequence
 import torch
 
 from projdiff.operators._common import Shape, as_shape, check_trailing, flat_apply
+from projdiff.operators.dense import DENSE_SPECTRAL_LIMIT, DenseSVD, dense_svd
 from projdiff.operators.linalg import conjugate_gradient, trace_estimate
+from projdiff.operators.projection import trust_region_projection
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,8 @@ class Spectral:
 class Operator(torch.nn.Module):
     """A differentiable forward operator ``y = A(x)``.
 
-    Subclasses implement ``forward`` and, where they can do better than the generic
-    Gauss-Newton step, ``project``.
+    Subclasses implement ``forward`` and, where they can do better than the generic trust-region
+    Gauss-Newton projection (``project_tol``, ``project_max_iter``), ``project``.
 
     Parameters
     ----------
@@ -63,6 +71,8 @@ class Operator(torch.nn.Module):
     """
 
     linear: bool = False
+    project_tol: float = 1e-4
+    project_max_iter: int = 100
 
     def __init__(self, input_shape: Sequence[int], noise_gain: float | None = None):
         super().__init__()
@@ -92,24 +102,15 @@ class Operator(torch.nn.Module):
         raise NotImplementedError
 
     def project(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """A point near ``x`` with ``A(x) = y``: three Gauss-Newton steps ``x += J^T (J J^T)^-1 r``.
+        """A point near ``x`` with ``A(x) = y``: trust-region Gauss-Newton steps.
 
-        Each step solves ``J J^T z = y - A(x)`` by conjugate gradients with the Jacobian ``J``
-        at the current point (products through ``torch.func.jvp``/``vjp``). It is exact for a
-        linear ``A`` and a local, approximate projection otherwise.
+        See ``operators/projection.py``: the orthogonal projection for a linear ``A``, a nearby
+        point of the constraint set otherwise; stops per item at ``||y - A(x)|| <= project_tol *
+        (1 + ||y||)`` and raises ``ProjectionError`` when an item does not get there in
+        ``project_max_iter`` steps.
         """
-        event = len(self.output_shape)
-        for _ in range(3):
-            with torch.enable_grad():
-                residual = y - self.forward(x)
-                _, vjp = torch.func.vjp(self.forward, x)
-
-                def jjt(v: torch.Tensor, x=x, vjp=vjp) -> torch.Tensor:
-                    return torch.func.jvp(self.forward, (x,), (vjp(v)[0],))[1]
-
-                step = vjp(conjugate_gradient(jjt, residual.detach(), event, max_iter=50))[0]
-            x = (x + step).detach()
-        return x
+        return trust_region_projection(self.forward, x, y, len(self.output_shape), tol=self.project_tol,
+                                       max_iter=self.project_max_iter)
 
     def noise_gain(self) -> float:
         """``k`` such that noise ``sigma_y`` on ``y`` is equivalent to noise ``k * sigma_y`` on ``x``."""
@@ -140,9 +141,12 @@ class LinearOperator(Operator):
         ``y (N, *output_shape) -> x (N, *input_shape)``. Default: the exact adjoint by autograd
         (``torch.func.vjp`` of ``forward_fn``).
     frame_constant : float, optional
-        ``c`` when the rows are a tight frame, ``A A^T = c I`` (exact ``noise_gain = 1/sqrt(c)``).
-        Otherwise ``noise_gain`` is ``sqrt(m / trace(A^T A))`` (estimated once), which makes
-        ``E||A (k sigma_y eps)||^2 = E||sigma_y n||^2``.
+        ``c`` when the rows are a tight frame, ``A A^T = c I`` (exact ``noise_gain = 1/sqrt(c)``;
+        ``tight`` is then true). Otherwise the operator is not ``tight``: ``spectral()`` and
+        ``pinv`` use a dense SVD of its matrix (computed once, on first use, for items of at
+        most ``DENSE_SPECTRAL_LIMIT`` entries; conjugate gradients above) and ``noise_gain`` is
+        ``sqrt(m / trace(A^T A))`` (estimated once), an average that the solver uses only when
+        asked to (``per_mode=False``).
 
     Examples
     --------
@@ -168,6 +172,36 @@ class LinearOperator(Operator):
         self.frame_constant = frame_constant
         self.cg_tol = cg_tol
         self.cg_max_iter = cg_max_iter
+        self._dense: DenseSVD | None = None
+
+    @property
+    def tight(self) -> bool:
+        """Whether all nonzero singular values are equal (``A A^T = c I``): true when ``frame_constant`` is set."""
+        return self.frame_constant is not None
+
+    def dense(self) -> DenseSVD | None:
+        """The truncated SVD of the operator's matrix, or ``None`` for tight or large operators.
+
+        Computed on the first call and kept (``operators/dense.py``: the matrix from forward passes
+        over the identity, then the eigen-decomposition of ``M^T M`` in float64; singular values
+        below ``1e-6 * max`` count as zero); a new operator is needed if ``forward`` changes.
+        ``None`` when the operator is ``tight`` (closed forms are exact and cheaper) or an item
+        has more than ``DENSE_SPECTRAL_LIMIT`` entries.
+        """
+        if self.tight or math.prod(self.input_shape) > DENSE_SPECTRAL_LIMIT:
+            return None
+        if self._dense is None:
+            self._dense = dense_svd(self)
+        return self._dense
+
+    def spectral(self) -> Spectral | None:
+        """``None`` for a tight operator (one noise level is exact); else the dense SVD (``dense()``).
+
+        Items of more than ``DENSE_SPECTRAL_LIMIT`` entries get ``None``: give such operators a
+        ``frame_constant`` or a ``spectral()`` of their own.
+        """
+        svd = self.dense()
+        return None if svd is None else Spectral(svd.to_modes, svd.from_modes, svd.values.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._forward_fn is None:
@@ -190,9 +224,17 @@ class LinearOperator(Operator):
         return self.forward(self.adjoint(y))
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
-        """Minimum-norm least-squares solution ``A^+ y = A^T (A A^T)^+ y`` (conjugate gradients)."""
+        """Minimum-norm least-squares solution ``A^+ y = A^T (A A^T)^+ y``.
+
+        Closed form for tight frames; the truncated dense SVD (``dense()``) up to
+        ``DENSE_SPECTRAL_LIMIT`` input entries; conjugate gradients on ``A A^T`` above.
+        """
         if self.frame_constant is not None:
             return self.adjoint(y) / self.frame_constant
+        svd = self.dense()
+        if svd is not None:
+            lead = check_trailing(y, self.output_shape, "y")
+            return svd.pinv(y.reshape(*lead, -1))
         z = conjugate_gradient(self.gram, y, len(self.output_shape), tol=self.cg_tol, max_iter=self.cg_max_iter)
         return self.adjoint(z)
 

@@ -10,6 +10,7 @@ import torch
 from projdiff.operators._common import (as_float, as_real_tensor, as_shape, cast, check_trailing, flatten_item,
                                         frobenius_noise_gain)
 from projdiff.operators.base import LinearOperator, Spectral
+from projdiff.operators.dense import DenseSVD, truncate
 
 
 class MatrixOperator(LinearOperator):
@@ -55,8 +56,7 @@ class MatrixOperator(LinearOperator):
         rank = min(rows, cols)
         values = torch.zeros(cols, dtype=torch.float64)
         values[:rank] = s
-        kept = (values > 0) & (values >= rcond * float(values.max()))
-        values = torch.where(kept, values, torch.zeros_like(values))
+        values = truncate(values, rcond)
         self.register_buffer("matrix", stored)
         # float64 factors so that the spectral decomposition is exact in float64 checks.
         self.register_buffer("u", u[:, :rank].contiguous())
@@ -76,25 +76,18 @@ class MatrixOperator(LinearOperator):
         lead = check_trailing(y, self.output_shape, "y")
         return (y @ cast(self.matrix, y)).reshape(*lead, *self.input_shape)
 
-    def _to_modes(self, x: torch.Tensor) -> torch.Tensor:
-        return flatten_item(x, len(self.input_shape)) @ cast(self.vh, x).T
-
-    def _from_modes(self, z: torch.Tensor) -> torch.Tensor:
-        return (z @ cast(self.vh, z)).reshape(*z.shape[:-1], *self.input_shape)
+    def _svd(self) -> DenseSVD:
+        return DenseSVD(self.u, self.vh, self.singular_values, self.input_shape)
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
         """Truncated pseudo-inverse ``V diag(1/s) U^T y`` over the kept modes."""
         check_trailing(y, self.output_shape, "y")
-        values = cast(self.singular_values, y)
-        rank = self.u.shape[1]
-        coefficients = y @ cast(self.u, y)  # (*batch, rank)
-        inverse = torch.where(values[:rank] > 0, 1 / torch.where(values[:rank] > 0, values[:rank], 1.0), 0.0)
-        modes = torch.cat([coefficients * inverse, y.new_zeros((*y.shape[:-1], values.shape[0] - rank))], dim=-1)
-        return self._from_modes(modes)
+        return self._svd().pinv(y)
 
     def spectral(self) -> Spectral:
         """``V^T`` on the flattened item (mode shape ``(n,)``) and the truncated singular values."""
-        return Spectral(self._to_modes, self._from_modes, self.singular_values.clone())
+        svd = self._svd()
+        return Spectral(svd.to_modes, svd.from_modes, self.singular_values.clone())
 
     def noise_gain(self) -> float:
         """Exact ``sqrt(m / ||M||_F^2)``."""

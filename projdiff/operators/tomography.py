@@ -98,10 +98,14 @@ class SparseViewCT(LinearOperator):
 
     The matrix is ray-driven (samples every 0.5 pixel, bilinear weights, zero outside the image),
     built once with numpy and stored in CSR form together with its exact transpose, which is the
-    adjoint. ``pinv`` (and so ``project``) is the base class's conjugate gradients on ``A A^T``.
-    Note that ``A`` is rank deficient (rays that miss the image are zero rows, and sparse views
-    leave near-null directions), so for noisy ``y`` the system is inconsistent and CG runs all
-    ``cg_max_iter`` iterations, returning an early-stopped (regularised) solution.
+    adjoint. ``pinv`` (and so ``project``) and ``spectral()`` are the base class's: a dense SVD of
+    the matrix for images of up to 64 x 64 pixels (``DENSE_SPECTRAL_LIMIT`` entries; computed on
+    first use, singular values below ``1e-6 * max`` count as zero, so noisy measurements get
+    per-mode noise levels), conjugate gradients on ``A A^T`` above that size. ``A`` is rank
+    deficient (rays that miss the image are zero rows, and sparse views leave near-null
+    directions): there, for noisy ``y``, the system is inconsistent and CG runs all
+    ``cg_max_iter`` iterations, returning an early-stopped (regularised) solution, and a noisy
+    ``solve`` needs ``per_mode=False`` (one average noise level) to run.
 
     Parameters
     ----------

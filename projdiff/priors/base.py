@@ -21,12 +21,16 @@ class Prior(torch.nn.Module):
         Range of noise levels the denoiser is meant for.
     sigmas : tensor of shape (T,) or None
         Discrete training noise levels, ascending.
+    sigma_data : float or None
+        Typical standard deviation of one data entry (None: unknown). Solvers use it to place
+        their noise levels (``projdiff.engine.schedules.projdiff_sigmas``).
     """
 
     shape: tuple | None = None
     sigma_min: float = 0.002
     sigma_max: float = 80.0
     sigmas: torch.Tensor | None = None
+    sigma_data: float | None = None
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """Estimate ``x0`` from ``x = x0 + sigma * eps``.

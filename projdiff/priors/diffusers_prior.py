@@ -43,7 +43,8 @@ class DiffusersPrior(Prior):
         Anything with ``alphas_cumprod`` and ``config.prediction_type`` (``DDPMScheduler``,
         ``DDIMScheduler``, ...).
     data_range : (float, float), default (-1, 1)
-        Range of the training data (informational; used by tasks to map pixels to the prior).
+        Range of the training data (used by tasks to map pixels to the prior, and for
+        ``sigma_data``, a quarter of its width: 0.5 for [-1, 1], EDM's value for images).
     metadata : dict, optional
         Anything a task needs to use the prior (e.g. an audio prior's ``sample_rate``, ``stems`` and
         ``waveform_scale``); saved with the weights in ``projdiff.json``.
@@ -69,6 +70,7 @@ class DiffusersPrior(Prior):
         self.sigmas = sigmas.float()
         self._log_sigmas = sigmas.log()
         self.sigma_min, self.sigma_max = float(sigmas[0]), float(sigmas[-1])
+        self.sigma_data = (self.data_range[1] - self.data_range[0]) / 4  # 0.5 for [-1, 1], as in EDM
         inputs, outputs = unet.config.in_channels, unet.config.out_channels
         channels = inputs if outputs == 2 * inputs else outputs
         self.condition_channels = inputs - channels
@@ -178,7 +180,7 @@ class ConditionedPrior(Prior):
         self.base = base
         self.condition = condition
         self.shape, self.sigmas = base.shape, base.sigmas
-        self.sigma_min, self.sigma_max = base.sigma_min, base.sigma_max
+        self.sigma_min, self.sigma_max, self.sigma_data = base.sigma_min, base.sigma_max, base.sigma_data
         self.data_range, self.metadata = base.data_range, base.metadata
 
     def check_shape(self, shape) -> None:

@@ -17,6 +17,8 @@ def as_covariance(cov, dim: int) -> Covariance:
         out = cov
     else:
         t = torch.as_tensor(cov, dtype=torch.float64)
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError("cov: expected finite values, got NaN or Inf")
         out = Covariance.full(t) if t.dim() == 2 and t.shape == (dim, dim) else Covariance.diagonal(t)
     if out.dim != dim:
         raise ValueError(f"cov: expected a covariance over {dim} entries (the mean's size), got {out.dim}")
@@ -38,7 +40,7 @@ class GaussianMixturePrior(Prior):
     sigma_min, sigma_max : float, default 0.002 and 80
         Range of the default noise schedule.
 
-    The denoiser and posteriors are computed in float64 and returned in the input's dtype.
+    ``sigma_data`` is the exact root-mean-square standard deviation of an entry. The denoiser and posteriors are computed in float64 and returned in the input's dtype.
     """
 
     def __init__(self, weights, means, covs: Sequence, *, sigma_min: float = 0.002, sigma_max: float = 80.0):
@@ -48,6 +50,9 @@ class GaussianMixturePrior(Prior):
         if m.dim() < 2 or m.shape[0] != w.shape[0] or len(covs) != w.shape[0]:
             raise ValueError(f"means/covs: expected {w.shape[0]} components (one per weight), got means of shape "
                              f"{tuple(m.shape)} and {len(covs)} covariances")
+        for name, value in (("weights", w), ("means", m)):
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name}: expected finite values, got NaN or Inf")
         if bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError(f"weights: expected non-negative values with a positive sum, got {w.tolist()}")
         self.weights = w / w.sum()
@@ -55,6 +60,10 @@ class GaussianMixturePrior(Prior):
         self.means = m.reshape(m.shape[0], -1)
         self.covs = [as_covariance(c, self.means.shape[1]) for c in covs]
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
+        centre = self.weights @ self.means
+        spread = sum(float(w) * (c.dense().diagonal() + (m - centre) ** 2)
+                     for w, m, c in zip(self.weights, self.means, self.covs))
+        self.sigma_data = float(spread.mean().sqrt())
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).double()

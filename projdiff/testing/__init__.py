@@ -8,6 +8,6 @@
 """
 
 from projdiff.testing.example_operators import example_operators, example_per_item_operators
-from projdiff.testing.operator_contract import check_operator
+from projdiff.testing.operator_contract import OperatorContractError, check_operator
 
-__all__ = ["check_operator", "example_operators", "example_per_item_operators"]
+__all__ = ["OperatorContractError", "check_operator", "example_operators", "example_per_item_operators"]

@@ -1,6 +1,7 @@
 """The operator contract as a public function: run it on your own operators.
 
-``check_operator(op)`` raises ``AssertionError`` naming the first property that fails:
+``check_operator(op)`` raises :class:`OperatorContractError` (a subclass of ``AssertionError``,
+raised explicitly, so the checks also run under ``python -O``) naming the first property that fails:
 
 - shapes: ``forward`` maps ``(B, *input_shape)`` to ``(B, *output_shape)``; items are independent
   (a batch equals the stacked single calls);
@@ -23,6 +24,15 @@ import torch
 
 from projdiff.operators.base import Operator
 from projdiff.operators.linalg import batch_dot
+
+
+class OperatorContractError(AssertionError):
+    """An operator does not honour the operator contract; the message names the property."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise OperatorContractError(message)
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -50,10 +60,11 @@ def check_operator(op: Operator, *, batch: int = 2, seed: int = 0, input_sampler
     sample = input_sampler or (lambda gen, shape: torch.randn(shape, generator=gen))
     x = sample(g, (batch, *op.input_shape)).to(op._device())
     y = op(x)
-    assert tuple(y.shape) == (batch, *op.output_shape), (
-        f"{type(op).__name__}: forward gave shape {tuple(y.shape)}, expected {(batch, *op.output_shape)}")
+    _require(tuple(y.shape) == (batch, *op.output_shape),
+             f"{type(op).__name__}: forward gave shape {tuple(y.shape)}, expected {(batch, *op.output_shape)}")
     singles = torch.cat([op(x[i : i + 1]) for i in range(batch)])
-    assert _rel(singles, y) < 1e-5, f"{type(op).__name__}: batched forward differs from single-item calls"
+    _require(_rel(singles, y) < 1e-5,
+             f"{type(op).__name__}: batched forward differs from single-item calls")
     if not op.linear:
         return
 
@@ -76,7 +87,8 @@ def check_operator(op: Operator, *, batch: int = 2, seed: int = 0, input_sampler
         ax = work(x)
     lhs, rhs = batch_dot(ax, v, out_event), batch_dot(x, work.adjoint(v), in_event)
     scale = _norm(ax, out_event) * _norm(v, out_event) + 1e-30
-    assert float(((lhs - rhs).abs() / scale).max()) < 1e-5 * tol, f"{name}: adjoint is not the transpose of forward"
+    _require(float(((lhs - rhs).abs() / scale).max()) < 1e-5 * tol,
+             f"{name}: adjoint is not the transpose of forward")
 
     spec = work.spectral()
 
@@ -91,29 +103,34 @@ def check_operator(op: Operator, *, batch: int = 2, seed: int = 0, input_sampler
     x_true = sample(g, (batch, *op.input_shape)).to(device=dev, dtype=dtype)
     y = work(x_true)
     p = work.project(x, y)
-    assert _rel(work(kept(p)), work(kept(x_true))) < 1e-4 * tol, (
-        f"{name}: project() is not feasible (||A P(x) - y|| > 1e-4 ||y||)")
-    assert _rel(work.project(p, y), p) < 1e-4 * tol, f"{name}: project() is not idempotent"
+    _require(_rel(work(kept(p)), work(kept(x_true))) < 1e-4 * tol,
+             f"{name}: project() is not feasible (||A P(x) - y|| > 1e-4 ||y||)")
+    _require(_rel(work.project(p, y), p) < 1e-4 * tol,
+             f"{name}: project() is not idempotent")
 
     row = kept(work.adjoint(v))
-    assert _rel(work.pinv(work(row)), row) < 1e-4 * tol, f"{name}: pinv(A x) != x on the row space"
+    _require(_rel(work.pinv(work(row)), row) < 1e-4 * tol,
+             f"{name}: pinv(A x) != x on the row space")
 
     z = work.gram_solve(y, 0.5)
-    assert _rel(work(kept(work.adjoint(z))) + 0.5 * z, y) < 1e-4 * tol, (
-        f"{name}: gram_solve() does not invert A A^T + shift I")
+    _require(_rel(work(kept(work.adjoint(z))) + 0.5 * z, y) < 1e-4 * tol,
+             f"{name}: gram_solve() does not invert A A^T + shift I")
     near = work.prox(x, y, 0.5)
     stationarity = kept(work.adjoint(work(near) - y)) + 0.5 * (near - x)
-    assert float(stationarity.norm() / (x.norm() + y.norm())) < 1e-4 * tol, f"{name}: prox() is not the minimiser"
+    _require(float(stationarity.norm() / (x.norm() + y.norm())) < 1e-4 * tol,
+             f"{name}: prox() is not the minimiser")
 
     if spec is None:
         return
     modes = spec.to_modes(x)
-    assert _rel(spec.from_modes(modes), x) < 1e-6 * tol, f"{name}: from_modes(to_modes(x)) != x"
+    _require(_rel(spec.from_modes(modes), x) < 1e-6 * tol,
+             f"{name}: from_modes(to_modes(x)) != x")
     m_event = spec.singular_values.dim()
-    assert float((_norm(modes, m_event) / _norm(x, in_event) - 1).abs().max()) < 1e-6 * tol, (
-        f"{name}: to_modes is not an isometry")
+    _require(float((_norm(modes, m_event) / _norm(x, in_event) - 1).abs().max()) < 1e-6 * tol,
+             f"{name}: to_modes is not an isometry")
     s = spec.singular_values.to(device=dev, dtype=dtype)
-    assert float((_norm(s * modes, m_event) / _norm(ax, out_event) - 1).abs().max()) < 1e-4 * tol, (
-        f"{name}: ||A x|| != ||s * V^T x||: the singular values do not reproduce A")
+    _require(float((_norm(s * modes, m_event) / _norm(ax, out_event) - 1).abs().max()) < 1e-4 * tol,
+             f"{name}: ||A x|| != ||s * V^T x||: the singular values do not reproduce A")
     kept = spec.from_modes(torch.where(s > 0, modes, torch.zeros_like(modes)))
-    assert _rel(work.pinv(ax), kept) < 1e-4 * tol, f"{name}: pinv(A x) != projection onto the modes with s > 0"
+    _require(_rel(work.pinv(ax), kept) < 1e-4 * tol,
+             f"{name}: pinv(A x) != projection onto the modes with s > 0")

@@ -170,12 +170,46 @@ class _NoProjection(Operator):
     (dict(steps=100, sigmas=torch.tensor([2.0, 1.0])), ValueError, "sigmas: expected 100 positive, descending"),
     (dict(seed=[1, 2]), ValueError, "seed: expected an int or 1 seeds"),
     (dict(momentum=1.0), ValueError, r"momentum: expected a float in \[0, 1\)"),
+    (dict(step_size=0.0), ValueError, "step_size: expected 'auto', a finite number > 0 or a callable, got 0.0"),
+    (dict(step_size=-1), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=float("nan")), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=float("inf")), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size="fast"), ValueError, "step_size: expected 'auto', a finite number > 0"),
+    (dict(step_size=lambda s, n: -1.0), ValueError, "step_size: the rule gave -1.0 at sigma="),
+    (dict(sigmas=torch.tensor([float("nan"), 1.0])), ValueError, "sigmas: expected finite noise levels, got 1 NaN"),
+    (dict(sigmas=torch.tensor([float("inf"), 1.0])), ValueError, "sigmas: expected finite noise levels"),
+    (dict(init=torch.full((1, 64), float("nan"))), ValueError, "init: expected finite values, got 64 NaN"),
 ])
 def test_bad_input_is_named(problem, kwargs, error, message):
     prior, op, _, y = problem
     args = dict(y=y[:1]) | kwargs
     with pytest.raises(error, match=message):
         projdiff.solve(op, prior, args.pop("y"), progress=False, **args)
+
+
+class _BrokenNetwork(Prior):
+    """A prior whose weights hold a NaN (a diverged training run)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor([1.0, float("nan")]))
+
+    def denoise(self, x, sigma):
+        return x * 0
+
+
+def test_a_prior_with_nan_parameters_is_refused_up_front(problem):
+    _, op, _, y = problem
+    with pytest.raises(ValueError, match="prior: parameter 'scale' has 1 NaN or Inf entries"):
+        projdiff.solve(op, _BrokenNetwork(), y, steps=3, progress=False)
+
+
+@pytest.mark.parametrize("parameters", [dict(mean=torch.tensor([float("nan"), 0.0]), cov=torch.eye(2)),
+                                        dict(mean=torch.zeros(2), cov=torch.tensor([1.0, float("nan")])),
+                                        dict(mean=torch.zeros(2), cov=torch.full((2, 2), float("inf")))])
+def test_an_analytic_prior_with_nan_parameters_is_refused(parameters):
+    with pytest.raises(ValueError, match="expected finite values, got NaN or Inf"):
+        GaussianPrior(**parameters)
 
 
 def test_prior_and_operator_shapes_must_agree():
@@ -189,3 +223,29 @@ def test_operator_without_projection_is_a_type_error():
     prior = GaussianPrior(torch.zeros(3), torch.ones(3))
     with pytest.raises(TypeError, match="project"):
         projdiff.solve(_NoProjection((3,)), prior, torch.zeros(1, 3), progress=False)
+
+
+def test_projdiff_default_levels_follow_the_data_scale():
+    """Coarse levels from 4 sigma_data to sigma_data * PROJDIFF_MIDDLE, then the rest down to
+    sigma_data / 200 (not below sigma_min); the prior's whole range when sigma_data is unknown."""
+    from projdiff.engine.schedules import PROJDIFF_COARSE, PROJDIFF_MIDDLE, projdiff_sigmas
+
+    levels = projdiff_sigmas(100, 0.002, 80.0, 0.5)
+    assert levels.shape == (100,) and bool((levels[1:] < levels[:-1]).all())
+    assert float(levels[0]) == pytest.approx(2.0) and float(levels[-1]) == pytest.approx(0.0025)
+    assert float(levels[PROJDIFF_COARSE]) == pytest.approx(0.5 * PROJDIFF_MIDDLE)
+    assert float(projdiff_sigmas(10, 0.01, 80.0, 0.5)[-1]) == pytest.approx(0.01)
+    torch.testing.assert_close(projdiff_sigmas(3, 0.002, 20.0), torch.tensor([20.0, 0.2, 0.002], dtype=torch.float64))
+    assert projdiff_sigmas(1, 0.002, 80.0, 0.5).tolist() == [2.0]
+
+
+def test_solve_uses_the_projdiff_levels_and_karras_for_the_baselines(problem):
+    prior, op, _, y = problem
+    seen = {}
+    for method in ("projdiff", "ddnm"):
+        levels = []
+        projdiff.solve(op, prior, y[:1], steps=12, seed=0, method=method, progress=False,
+                       callback=lambda state, levels=levels: levels.append(state["sigma"]))
+        seen[method] = levels
+    assert seen["projdiff"][0] == pytest.approx(4 * prior.sigma_data)
+    assert seen["ddnm"][0] == pytest.approx(prior.sigma_max)

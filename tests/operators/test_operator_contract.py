@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -12,6 +17,7 @@ from projdiff.testing import check_operator, example_operators, example_per_item
 # torch's forward-mode AD (used by Operator.project) loads TorchScript decompositions on first use.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
+ROOT = Path(__file__).resolve().parents[2]
 OPERATORS = example_operators()
 PER_ITEM = example_per_item_operators(batch=3)
 ALL = {**OPERATORS, **PER_ITEM}
@@ -71,3 +77,23 @@ def test_no_batch_dims_and_float64_inputs(name: str) -> None:
     if op.linear:
         assert op.adjoint(y[0].double()).dtype == torch.float64
         _close(op.adjoint(y[0]), op.adjoint(y)[0])
+
+
+WRONG_ADJOINT = """
+import torch
+from projdiff.operators import LinearOperator
+from projdiff.testing import OperatorContractError, check_operator
+op = LinearOperator(lambda x: torch.cumsum(x, -1), (5,), lambda y: y)
+try:
+    check_operator(op)
+except OperatorContractError as err:
+    print("refused:", err)
+"""
+
+
+def test_a_wrong_adjoint_is_refused_even_under_python_optimisations():
+    """``check_operator`` raises a named error, not ``assert``, so ``python -O`` does not skip the checks."""
+    out = subprocess.run([sys.executable, "-O", "-c", WRONG_ADJOINT], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "refused: LinearOperator: adjoint is not the transpose of forward" in out.stdout
