@@ -58,13 +58,15 @@ def device_name(text: str) -> str:
     return text
 
 
-def add_device_options(p: argparse.ArgumentParser) -> None:
-    """``--device`` and ``--dtype``, as every command that runs a network has them."""
+def add_device_options(p: argparse.ArgumentParser, dtype: bool = True) -> None:
+    """``--device`` and (unless ``dtype`` is False: commands that train small networks in float32)
+    ``--dtype``, as every command that runs a network has them."""
     p.add_argument("--device", type=device_name, default="auto",
                    help="auto (CUDA when present, else the CPU; default), cpu, cuda or cuda:N")
-    p.add_argument("--dtype", choices=DTYPES, default="float32",
-                   help="precision of the network's weights and activations (default float32); the solver's "
-                        "own arithmetic stays float32")
+    if dtype:
+        p.add_argument("--dtype", choices=DTYPES, default="float32",
+                       help="precision of the network's weights and activations (default float32); the solver's "
+                            "own arithmetic stays float32")
 
 
 def device_of(text: str):
