@@ -58,14 +58,28 @@ def write_json(path: str | Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
-def check_free(paths: Iterable[Path], overwrite: bool) -> None:
-    """Raise ``FileExistsError`` naming the first existing path unless ``overwrite``.
+def _writable_folder(folder: Path) -> None:
+    """``NotADirectoryError`` / ``PermissionError`` when files cannot be created under ``folder``."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{existing}: is a file, where an output folder is to be")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{existing}: the output folder is not writable")
 
-    A folder where a file is to be written is refused even with ``overwrite``
-    (``IsADirectoryError``), before anything is written.
+
+def check_free(paths: Iterable[Path], overwrite: bool) -> None:
+    """Check, before any work, that the output files ``paths`` can be written.
+
+    Raises ``FileExistsError`` naming the first existing path unless ``overwrite``; a folder where
+    a file is to be written (``IsADirectoryError``), a file where a folder is to be
+    (``NotADirectoryError``) and a folder that is not writable (``PermissionError``) are refused
+    even with ``overwrite``.
     """
     for path in paths:
         path = Path(path)
+        _writable_folder(path.parent)
         if path.is_dir():
             raise IsADirectoryError(f"{path}: is a folder, where an output file is to be written")
         if not overwrite and (path.exists() or path.is_symlink()):

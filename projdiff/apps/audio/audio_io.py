@@ -30,6 +30,8 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, int, list[str]]:
     import soundfile
 
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:

@@ -136,6 +136,7 @@ def run_job(path: str | Path, *, progress: bool = True, prior=None, allow_outsid
     state = PartialState(cpu=wanted.type == "cpu")  # CPU processes talk through gloo
     placement = {"device": wanted if state.num_processes == 1 else state.device,
                  "dtype": dtype_of(dtype or job.dtype)}
+    prior = prior if prior is not None else load_prior(job.prior)  # a bad prior fails before the folder is touched
     store = JobStore(job.out)
     with contextlib.ExitStack() as stack:
         stop = stack.enter_context(_StopAfterItem())
@@ -153,7 +154,6 @@ def run_job(path: str | Path, *, progress: bool = True, prior=None, allow_outsid
         if isinstance(plan[0], Exception):
             raise plan[0]
         pending: list[int] = plan[0]
-        prior = prior if prior is not None else load_prior(job.prior)
         mine = [job.items[i] for i in pending[state.process_index :: state.num_processes]]
         stats = _run_items(job, store, prior, mine, stop, state.process_index, progress, placement)
         processes = gather_object([stats])

@@ -163,6 +163,8 @@ def _check_common(sigma_y: float, prior, spec: TaskSpec, channels: int) -> tuple
     """Whether a grayscale prior restores channel by channel, and notes (a noise level far above the data)."""
     if sigma_y < 0 or not math.isfinite(sigma_y):
         raise ValueError(f"sigma_y: expected a finite value >= 0, got {sigma_y}")
+    if prior.shape is None or len(prior.shape) != 3:
+        raise ValueError(f"prior: not an image prior (its items have shape {prior.shape}, expected (C, H, W))")
     if prior.shape[0] == 3 and channels == 1:
         raise ValueError("image: grayscale, but the prior is RGB (3 channels); convert the image to RGB")
     per_channel = prior.shape[0] == 1 and channels == 3

@@ -60,6 +60,12 @@ def _check_options(args: argparse.Namespace, backends) -> None:
                 raise ValueError(f"{flag}: only with --judge")
     if args.discriminator is None and args.realism_threshold is not None:
         raise ValueError("--realism-threshold: only with --discriminator")
+    from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS
+
+    try:
+        DEFAULT_LABELS.organ_code(args.organ)
+    except ValueError as exc:
+        raise ValueError(f"--organ: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
