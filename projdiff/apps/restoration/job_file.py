@@ -144,6 +144,9 @@ def _choices(key: str, value) -> list:
     if isinstance(value, list):
         if not value:
             raise ValueError("expected a value or a non-empty list of values, got []")
+        repeated = [v for i, v in enumerate(value) if v in value[:i]]
+        if repeated:
+            raise ValueError(f"the list gives {repeated[0]!r} twice")
         return value
     return [value]
 
