@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-DEBIAN_PACKAGES=(dataset-fashion-mnist fluidsynth fluid-soundfont-gm timgm6mb-soundfont)
+DEBIAN_PACKAGES=(dataset-fashion-mnist fluidsynth fluid-soundfont-gm timgm6mb-soundfont mate-backgrounds
+                 plasma-workspace-wallpapers)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -7,6 +7,7 @@ from projdiff.operators.colorization import Colorization
 from projdiff.operators.compressed_sensing import CompressedSensing, walsh_hadamard
 from projdiff.operators.custom import NonlinearOperator
 from projdiff.operators.denoising import Denoising
+from projdiff.operators.grayscale import GrayscaleObservation
 from projdiff.operators.hdr import HDR
 from projdiff.operators.inpainting import Inpainting
 from projdiff.operators.kernels import gaussian_kernel, load_kernel, motion_kernel
@@ -21,6 +22,7 @@ __all__ = [
     "Colorization",
     "CompressedSensing",
     "Denoising",
+    "GrayscaleObservation",
     "HDR",
     "Inpainting",
     "LinearOperator",

@@ -5,9 +5,10 @@ from projdiff.priors.base import Prior
 from projdiff.priors.covariance import Covariance
 from projdiff.priors.diffusers_prior import DiffusersPrior
 from projdiff.priors.gaussian import GaussianMixturePrior, GaussianPrior
+from projdiff.priors.guided_diffusion import ADM_PRESETS, ADMArchitecture, load_adm_prior
 from projdiff.priors.loading import bundled_priors, load_prior
 
 GMMPrior = GaussianMixturePrior
 
-__all__ = ["AffinePrior", "Covariance", "DiffusersPrior", "GMMPrior", "GaussianMixturePrior", "GaussianPrior",
-           "Prior", "bundled_priors", "load_prior"]
+__all__ = ["ADM_PRESETS", "ADMArchitecture", "AffinePrior", "Covariance", "DiffusersPrior", "GMMPrior",
+           "GaussianMixturePrior", "GaussianPrior", "Prior", "bundled_priors", "load_adm_prior", "load_prior"]

@@ -2,7 +2,8 @@
 
 - ``bundled:NAME``: a prior shipped inside the package (``projdiff/bundled/NAME``);
 - a local folder holding a diffusers model (see ``DiffusersPrior.from_pretrained``);
-- ``owner/name``: a Hugging Face hub id (needs a network).
+- ``owner/name``: a Hugging Face hub id (needs a network);
+- a guided-diffusion (ADM) checkpoint file, e.g. ``ffhq_10m.pt`` (see ``priors/guided_diffusion.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from projdiff.priors.diffusers_prior import DiffusersPrior
+from projdiff.priors.guided_diffusion import ADMArchitecture, load_adm_prior
 from projdiff.utils.bundled import PREFIX, bundled_name, bundled_names, bundled_path
 
 
@@ -22,8 +24,11 @@ def bundled_priors() -> list[str]:
     return bundled_names(_holds_unet)
 
 
-def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
-    """Load a prior by name (``bundled:NAME``), folder or hub id.
+def load_prior(name_or_dir: str | Path, *, preset: str | ADMArchitecture | None = None) -> DiffusersPrior:
+    """Load a prior by name (``bundled:NAME``), folder, hub id or ADM checkpoint file.
+
+    ``preset`` applies to ADM checkpoint files only (``load_adm_prior``); by default the preset
+    whose architecture matches the file's tensor shapes.
 
     Raises
     ------
@@ -32,6 +37,10 @@ def load_prior(name_or_dir: str | Path) -> DiffusersPrior:
         bundled priors.
     """
     text = str(name_or_dir)
+    if Path(text).is_file() or Path(text).suffix in (".pt", ".pth"):
+        return load_adm_prior(text, preset)
+    if preset is not None:
+        raise ValueError(f"preset: applies to ADM checkpoint files (.pt), not to {text}")
     name = bundled_name(text)
     if name is not None:
         if name not in bundled_priors():

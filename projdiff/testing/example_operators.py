@@ -15,6 +15,7 @@ from projdiff.operators.colorization import Colorization
 from projdiff.operators.compressed_sensing import CompressedSensing
 from projdiff.operators.custom import NonlinearOperator
 from projdiff.operators.denoising import Denoising
+from projdiff.operators.grayscale import GrayscaleObservation
 from projdiff.operators.hdr import HDR
 from projdiff.operators.inpainting import Inpainting
 from projdiff.operators.kernels import gaussian_kernel, motion_kernel
@@ -54,6 +55,9 @@ def example_operators() -> dict[str, Operator]:
         "blur_per_channel": Blur(per_channel, (3, 11, 8)),
         "blur_truncated_spectrum": Blur(gaussian_kernel(1.5), (2, 16, 13)),  # about half the modes cut
         "colorization": Colorization((3, 12, 10)),
+        "grayscale_super_resolution": GrayscaleObservation(SuperResolution((1, 8, 6), 2)),
+        "grayscale_inpainting": GrayscaleObservation(Inpainting.random((1, 7, 9), 0.5, generator=_generator(8))),
+        "grayscale_blur": GrayscaleObservation(Blur(gaussian_kernel(0.7), (1, 9, 7))),
         "compressed_sensing_hadamard": CompressedSensing((2, 8, 4), 23, generator=_generator(3)),
         "compressed_sensing_random": CompressedSensing((3, 5, 7), 40, basis="random", generator=_generator(4)),
         "denoising": Denoising((3, 7, 5)),

@@ -106,13 +106,15 @@ def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params
         cfg = summary["config"]
         arch = recipe.architecture
         widths = "-".join(str(w) for w in arch.config["block_out_channels"])
+        attention = ("attention at the lowest resolutions" if any("Attn" in b for b in arch.config["down_block_types"])
+                     else "no attention")
         shape = (f"{recipe.channels} channel(s), {recipe.size}-sample segments" if arch.spatial_dims == 1 else
                  f"{recipe.channels} channel(s), trained at {recipe.size}x{recipe.size}")
         if recipe.condition_channels:
             shape += f", conditioned on {recipe.condition_channels} extra input channels"
         return f"""# projdiff prior `{name}`
 
-{arch.unet_class} `{arch.name}` (block widths {widths}, attention at the lowest resolutions), {shape};
+{arch.unet_class} `{arch.name}` (block widths {widths}, {attention}), {shape};
 {n_params:,} parameters. DDPM noise schedule (linear betas 1e-4..0.02, 1000 steps, epsilon prediction). The weights
 are the EMA (decay {cfg['ema_decay']}) of the training weights.
 

@@ -44,9 +44,10 @@ def _to_tensor(image: Image.Image, channels: int) -> torch.Tensor:
 
 
 class _SeededCrops(Dataset):
-    """Base: ``images`` is a list of (C, H, W) tensors in [-1, 1]; items are random crops."""
+    """Base: ``images`` is a list of (C, H, W) tensors in [-1, 1]; items are random crops, with a random
+    90-degree rotation and flip when ``augment``."""
 
-    def __init__(self, images: Sequence[torch.Tensor], size: int, length: int, seed: int):
+    def __init__(self, images: Sequence[torch.Tensor], size: int, length: int, seed: int, augment: bool = False):
         for i, image in enumerate(images):
             if min(image.shape[-2:]) < size:
                 raise ValueError(f"image {i}: expected height and width >= {size}, got {tuple(image.shape[-2:])}")
@@ -54,6 +55,7 @@ class _SeededCrops(Dataset):
         self.size = size
         self.length = length
         self.seed = seed
+        self.augment = augment
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -68,7 +70,12 @@ class _SeededCrops(Dataset):
         h, w = image.shape[-2:]
         top = int(torch.randint(h - self.size + 1, (1,), generator=g))
         left = int(torch.randint(w - self.size + 1, (1,), generator=g))
-        return image[:, top : top + self.size, left : left + self.size]
+        crop = image[:, top : top + self.size, left : left + self.size]
+        if self.augment:
+            turns, flip = (int(v) for v in torch.randint(4, (2,), generator=g))
+            crop = torch.rot90(crop, turns, dims=(-2, -1))
+            crop = crop.flip(-1) if flip % 2 else crop
+        return crop
 
 
 class ImageFolderDataset(_SeededCrops):
@@ -127,3 +134,37 @@ class RandomPatchDataset(_SeededCrops):
 
     def __init__(self, images: Sequence, size: int, channels: int = 3, length: int = 10000, seed: int = 0):
         super().__init__([_to_tensor(_as_pil(image), channels) for image in images], size, length, seed)
+
+
+def pyramid(image: Image.Image, smallest: int, factor: float = 2 ** 0.5) -> list[Image.Image]:
+    """``image`` and copies downscaled from it (Lanczos) by ``factor``, ``factor^2``, ... while the short side
+    stays >= ``smallest``."""
+    w, h = image.size
+    levels, k = [image], 1
+    while min(w, h) / factor ** k >= smallest:
+        levels.append(image.resize((round(w / factor ** k), round(h / factor ** k)), Image.Resampling.LANCZOS))
+        k += 1
+    return levels
+
+
+class MultiScaleCrops(_SeededCrops):
+    """Random ``size`` x ``size`` crops of photographs at several scales, rotated and flipped at random.
+
+    Every photograph is kept at its own size and downscaled by factors of sqrt(2) while its short side
+    stays at least 1.5 ``size`` (so a crop shows from about a fifth of the photograph's short side to two
+    thirds of it); an item is a crop of a uniformly chosen (photograph, scale) pair, turned by a random
+    multiple of 90 degrees and mirrored with probability 1/2. Items are (C, size, size) in [-1, 1].
+
+    Parameters
+    ----------
+    images : sequence of (H, W, 3) uint8 arrays
+    size : int
+    channels : {1, 3}
+    length : int, default 10000
+    seed : int, default 0
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], size: int, channels: int = 3, length: int = 10000,
+                 seed: int = 0):
+        levels = [level for image in images for level in pyramid(_as_pil(image), round(1.5 * size))]
+        super().__init__([_to_tensor(level, channels) for level in levels], size, length, seed, augment=True)

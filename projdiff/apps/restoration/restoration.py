@@ -21,8 +21,10 @@ Measurements: ``Restoration.measured`` is the measurement at its own size (a 4x 
 writing it and restoring it with ``restore_measurement`` (the same task, settings and seed)
 restores the same case; ``measurement`` is its preview at the image's size, for figures.
 
-Channels: a grayscale prior restores an RGB image channel by channel (each channel is one item of
-the batch, with its own seed); an RGB prior needs an RGB image.
+Channels (``ChannelPlan``): a grayscale prior restores an RGB image channel by channel (each channel
+is one item of the batch, with its own seed); an RGB prior restores a grayscale image as a colour
+image whose gray image (the channel mean) is what the degradation saw (``GrayscaleObservation``), and
+the result is that colour image's gray image.
 
 Step size: one sample asks for a point estimate, several samples ask for the posterior's spread.
 So unless ``step_size`` is given, a single sample uses ProjDiff's step size 1 (each update replaces
@@ -44,6 +46,7 @@ from projdiff.apps.restoration.degradations import TaskSpec, build_operator, mea
 from projdiff.apps.restoration.image_io import read_image
 from projdiff.apps.restoration.metrics import image_metrics
 from projdiff.engine import solve
+from projdiff.operators import GrayscaleObservation, Operator
 from projdiff.priors import AffinePrior
 from projdiff.utils.seeds import derive_seed
 
@@ -132,6 +135,34 @@ def default_step_size(num_samples: int) -> float | str:
     return 1.0 if num_samples == 1 else "auto"
 
 
+@dataclass(frozen=True)
+class ChannelPlan:
+    """How an image's channels meet the prior's.
+
+    ``per_channel``: a grayscale prior and an RGB image; each channel is an item of the batch.
+    ``luminance``: an RGB prior and a grayscale image; the unknown is an RGB image observed through
+    its gray image, and results are reported as gray images.
+    """
+
+    per_channel: bool = False
+    luminance: bool = False
+
+    def items(self, image: torch.Tensor) -> torch.Tensor:
+        """(C, H, W) -> (B, C', H, W): the batch the degradation sees."""
+        return image[:, None] if self.per_channel else image[None]
+
+    def image(self, t: torch.Tensor) -> torch.Tensor:
+        """A solver output (B, C', H, W) (or a degradation-shaped batch) as one (C, H, W) image."""
+        out = t[:, 0] if self.per_channel else t[0]
+        return out.mean(0, keepdim=True) if self.luminance and out.shape[0] == 3 else out
+
+    def spread(self, samples: torch.Tensor) -> torch.Tensor | None:
+        """Per-pixel standard deviation (C, H, W) of the samples (K, B, C', H, W), None for one sample."""
+        if samples.shape[0] < 2:
+            return None
+        return self.image(samples.mean(dim=2, keepdim=True).std(dim=0) if self.luminance else samples.std(dim=0))
+
+
 def _place(prior, device, dtype) -> torch.device:
     """Move the prior to ``device`` / ``dtype`` (when given); returns the device it is on."""
     if device is not None or dtype is not None:
@@ -141,12 +172,20 @@ def _place(prior, device, dtype) -> torch.device:
 
 
 def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float, seed: int, steps: int,
-           num_samples: int, progress: bool, options: dict, device: torch.device):
+           num_samples: int, progress: bool, options: dict, plan: ChannelPlan, device: torch.device):
+    """Build the degradation for items of ``shape``, check the memory the prior needs and solve on
+    ``device``; returns ``(degradation, result)`` (the degradation stays on the CPU)."""
     options = {"step_size": default_step_size(num_samples), **options}
-    operator = build_operator(spec, shape, _generator("operator", seed))
-    if tuple(y.shape[1:]) != tuple(operator.output_shape):
-        raise ValueError(f"measurement: expected shape {tuple(operator.output_shape)} per item for task "
+    degradation = build_operator(spec, shape, _generator("operator", seed))
+    if tuple(y.shape[1:]) != tuple(degradation.output_shape):
+        raise ValueError(f"measurement: expected shape {tuple(degradation.output_shape)} per item for task "
                          f"{spec.name} on a {shape[-2]}x{shape[-1]} image, got {tuple(y.shape[1:])}")
+    operator = degradation
+    if plan.luminance:
+        if not getattr(degradation, "linear", False):
+            raise ValueError(f"task {spec.name}: a grayscale image needs a grayscale prior (e.g. --prior "
+                             "bundled:fashion-mnist-32) for this nonlinear task, or an RGB image")
+        operator = GrayscaleObservation(degradation)
     items = num_samples * y.shape[0]
     estimate = estimate_solve(prior, items, tuple(shape[1:]), steps + 1, time_it=progress)
     if estimate is not None:
@@ -154,25 +193,37 @@ def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float,
         check_memory(what, estimate.bytes, device, "use fewer samples or a smaller image")
         if progress:
             print(f"{spec.name}: {what}, {steps} steps on {device}: {estimate.describe()}", file=sys.stderr)
-    result = solve(operator.to(device), AffinePrior.unit_interval(prior), y.to(device), sigma_y=sigma_y, steps=steps,
+    on_device = operator if device.type == "cpu" else copy.deepcopy(operator).to(device)
+    result = solve(on_device, AffinePrior.unit_interval(prior), y.to(device), sigma_y=sigma_y, steps=steps,
                    num_samples=num_samples, seed=seed, progress=progress, **options)
-    return operator, result
+    return degradation, result
 
 
-def _check_common(sigma_y: float, prior, spec: TaskSpec, channels: int) -> tuple[bool, list[str]]:
-    """Whether a grayscale prior restores channel by channel, and notes (a noise level far above the data)."""
+def simulate(spec: TaskSpec, items: torch.Tensor, sigma_y: float, seed: int) -> tuple[Operator, torch.Tensor]:
+    """The operator of ``spec`` for items (B, C, H, W) and their noisy measurement, both drawn from ``seed``
+    (as ``restore_image`` draws them)."""
+    operator = build_operator(spec, tuple(items.shape[1:]), _generator("operator", seed))
+    clean = operator(items)
+    return operator, clean + sigma_y * torch.randn(clean.shape, generator=_generator("measurement", seed),
+                                                   dtype=clean.dtype)
+
+
+def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> tuple[ChannelPlan, list[str]]:
+    """How the image's channels meet the prior's, and notes (a noise level far above the data)."""
     if sigma_y < 0 or not math.isfinite(sigma_y):
         raise ValueError(f"sigma_y: expected a finite value >= 0, got {sigma_y}")
     if prior.shape is None or len(prior.shape) != 3:
         raise ValueError(f"prior: not an image prior (its items have shape {prior.shape}, expected (C, H, W))")
-    if prior.shape[0] == 3 and channels == 1:
-        raise ValueError("image: grayscale, but the prior is RGB (3 channels); convert the image to RGB")
     per_channel = prior.shape[0] == 1 and channels == 3
     if per_channel and spec.degradation.needs_rgb:
         raise ValueError(f"task {spec.name}: needs an RGB prior; the prior is grayscale")
+    luminance = prior.shape[0] == 3 and channels == 1
+    if luminance and spec.degradation.needs_rgb:
+        raise ValueError(f"task {spec.name}: the image is grayscale, so it is the measurement itself; restore it "
+                         "with --measurement")
     notes = [f"sigma_y {sigma_y:g} is far above the pixel range [0, 1]: the measurement is mostly noise "
              "(sigma_y is in pixel units; 8-bit noise of 5 levels is 5/255 = 0.02)"] if sigma_y > 1 else []
-    return per_channel, notes
+    return ChannelPlan(per_channel, luminance), notes
 
 
 def restore_image(
@@ -210,30 +261,29 @@ def restore_image(
     -------
     Restoration of the input's size, with PSNR and SSIM against ``image`` in ``metrics``.
     """
-    per_channel, notes = _check_common(sigma_y, prior, spec, image.shape[0])
+    plan, notes = _channel_plan(sigma_y, prior, spec, image.shape[0])
     device = _place(prior, device, dtype)
     multiple, native = _multiple_and_native(prior, spec)
     _, h, w = image.shape
     image, padding_notes = prepare_image(image, multiple, native)
     spec_built = _with_padded_mask(spec, (h, w), tuple(image.shape[-2:]), "ones")
-    items = image[:, None] if per_channel else image[None]          # (B, C', H, W)
+    items = plan.items(image)                                          # (B, C', H, W)
     shape = tuple(items.shape[1:])
-    clean = build_operator(spec_built, shape, _generator("operator", seed))(items)
-    y = clean + sigma_y * torch.randn(clean.shape, generator=_generator("measurement", seed), dtype=clean.dtype)
-    operator, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
-                              device)
+    _, y = simulate(spec_built, items, sigma_y, seed)
+    degradation, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
+                                 plan, device)
 
-    def as_image(t: torch.Tensor, scale: int = 1) -> torch.Tensor:
-        out = (t[:, 0] if per_channel else t[0]).float().cpu()
-        return out[:, : -(-h // scale), : -(-w // scale)]
+    def as_image(t: torch.Tensor | None, scale: int = 1) -> torch.Tensor | None:
+        """(C, H, W) on the CPU, cropped back to the input (``scale``: image pixels per measurement pixel)."""
+        return None if t is None else t.float().cpu()[:, : -(-h // scale), : -(-w // scale)]
 
-    restored = as_image(result.x).clamp(0, 1)
-    truth = as_image(items)
-    std = as_image(result.std) if result.std is not None else None
+    restored = as_image(plan.image(result.x)).clamp(0, 1)
+    truth = as_image(plan.image(items))
+    std = as_image(plan.spread(result.samples))
     metrics = {**image_metrics(restored, truth), **_settings(spec, sigma_y, steps, num_samples, seed, result)}
-    upscale = spec.degradation.upscale
-    measured = as_image(y, upscale).clamp(0, 1) if spec.degradation.image_measurement else None
-    preview = as_image(measurement_preview(spec_built, operator, y, shape))
+    measured = (as_image(plan.image(y), spec.degradation.upscale).clamp(0, 1)
+                if spec.degradation.image_measurement else None)
+    preview = as_image(plan.image(measurement_preview(spec_built, degradation, y, shape)))
     return Restoration(restored, preview, std, truth, metrics, notes + padding_notes, measured)
 
 
@@ -273,7 +323,7 @@ def restore_measurement(
     if image_like and degradation.needs_rgb and measurement.shape[0] == 3:
         measurement = measurement.mean(0, keepdim=True)                  # a gray image saved as RGB
     channels = 3 if degradation.needs_rgb else measurement.shape[0] if image_like else prior.shape[0]
-    per_channel, notes = _check_common(sigma_y, prior, spec, channels)
+    plan, notes = _channel_plan(sigma_y, prior, spec, channels)
     device = _place(prior, device, dtype)
     h, w = image_size
     spec_built, padded, padding_notes = spec, (h, w), []
@@ -289,19 +339,19 @@ def restore_measurement(
             padding_notes = [f"padded the measurement to a {padded[0]}x{padded[1]} image at the bottom and right "
                              f"by reflection; outputs are cropped back to {h}x{w}"]
         spec_built = _with_padded_mask(spec, (h, w), padded, "zeros")
-    shape = (1 if per_channel else channels, *padded)
-    y = measurement[:, None] if per_channel else measurement[None]
-    operator, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
-                              device)
+    shape = (1 if plan.per_channel or plan.luminance else channels, *padded)
+    y = plan.items(measurement)
+    degradation, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
+                                 plan, device)
 
-    def as_image(t: torch.Tensor) -> torch.Tensor:
-        return (t[:, 0] if per_channel else t[0]).float().cpu()[:, :h, :w]
+    def as_image(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.float().cpu()[:, :h, :w]
 
-    restored = as_image(result.x).clamp(0, 1)
-    std = as_image(result.std) if result.std is not None else None
+    restored = as_image(plan.image(result.x)).clamp(0, 1)
     metrics = _settings(spec, sigma_y, steps, num_samples, seed, result)
-    preview = as_image(measurement_preview(spec_built, operator, y, shape))
-    return Restoration(restored, preview, std, None, metrics, notes + padding_notes)
+    preview = as_image(plan.image(measurement_preview(spec_built, degradation, y, shape)))
+    return Restoration(restored, preview, as_image(plan.spread(result.samples)), None, metrics,
+                       notes + padding_notes)
 
 
 def _settings(spec: TaskSpec, sigma_y: float, steps: int, num_samples: int, seed: int, result) -> dict:

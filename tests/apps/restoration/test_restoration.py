@@ -119,3 +119,23 @@ def test_metrics_use_data_range_one_and_never_fake_lpips():
     assert m["psnr"] == pytest.approx(20.0, abs=1e-3)
     assert m["ssim"] <= 1.0
     assert isinstance(m["lpips"], float) or (m["lpips"] is None and "not computed" in m["lpips_note"])
+
+
+@pytest.fixture(scope="module")
+def rgb_prior(tiny_rgb_prior_dir):
+    return projdiff.load_prior(tiny_rgb_prior_dir)
+
+
+def test_an_rgb_prior_restores_a_grayscale_image_through_its_gray_image(rgb_prior):
+    """The unknown is a colour image whose channel mean the degradation saw; the result is that mean."""
+    gray = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(2))
+    mask = TaskSpec("inpaint", {"fraction": 0.5})
+    res = restore_image(gray, mask, rgb_prior, steps=3, num_samples=2, seed=1)
+    assert res.restored.shape == res.truth.shape == res.std.shape == res.measurement.shape == (1, 32, 32)
+    assert torch.equal(res.truth, gray) and res.metrics["psnr"] > 0
+    sr = restore_measurement(torch.rand(1, 8, 8), TaskSpec("sr4"), rgb_prior, (32, 32), sigma_y=0.02, steps=3)
+    assert sr.restored.shape == (1, 32, 32)
+    with pytest.raises(ValueError, match="colorize: the image is grayscale, so it is the measurement"):
+        restore_image(gray, TaskSpec("colorize"), rgb_prior, steps=2)
+    colour = restore_measurement(gray, TaskSpec("colorize"), rgb_prior, (32, 32), steps=2)
+    assert colour.restored.shape == (3, 32, 32)

@@ -129,8 +129,14 @@ def run(args: argparse.Namespace) -> int:
                   progress=not args.quiet, device=device, dtype=dtype, **options)
     try:
         for image, stem, x, size, key, stamp in todo:
-            result = (restore_measurement(x, spec, prior, size, **common) if given else
-                      restore_image(x, spec, prior, **common))
+            gray_to_colour = spec.degradation.needs_rgb and x.shape[0] == 1
+            if given or gray_to_colour:  # a gray image is the measurement of the colour image
+                result = restore_measurement(x, spec, prior, size or spec.degradation.measured_size(*x.shape[-2:]),
+                                             **common)
+                if gray_to_colour and not given:
+                    result.notes.append("the image is grayscale: it is the measurement of the colour image")
+            else:
+                result = restore_image(x, spec, prior, **common)
             with store.lock(wait=True):
                 store.withdraw(key)
                 staging = store.begin(key, key)

@@ -1,0 +1,66 @@
+"""Observe an RGB image through a degradation of its gray image: ``y = D(mean over channels of x)``."""
+
+from __future__ import annotations
+
+import torch
+
+from projdiff.operators._common import check_trailing
+from projdiff.operators.base import LinearOperator
+
+
+class GrayscaleObservation(LinearOperator):
+    """``A = D L`` with ``L`` the channel mean ``(3, H, W) -> (1, H, W)`` and ``D`` a linear operator on gray images.
+
+    This is how an RGB prior restores a grayscale photograph: the unknown is a colour image whose gray
+    image is what the degradation saw. ``L`` has orthogonal rows, ``L L^T = I / 3``, so
+
+    - ``A A^T = D D^T / 3``: tight (``frame_constant = c / 3``) when ``D`` is (``frame_constant = c``),
+      and ``noise_gain = sqrt(3) * D.noise_gain()`` in general;
+    - ``A^+ = L^+ D^+``: the pseudo-inverse of the gray measurement, copied into the three channels;
+    - ``(A A^T + s I)^-1 = 3 (D D^T + 3 s I)^-1`` (``gram_solve`` through ``D``'s own).
+
+    Parameters
+    ----------
+    degradation : LinearOperator
+        ``D``, with ``input_shape`` ``(1, H, W)``.
+    """
+
+    def __init__(self, degradation: LinearOperator):
+        if not getattr(degradation, "linear", False):
+            raise TypeError(f"degradation: expected a linear operator, got {type(degradation).__name__}")
+        shape = tuple(degradation.input_shape)
+        if len(shape) != 3 or shape[0] != 1:
+            raise ValueError(f"degradation.input_shape: expected (1, H, W), got {shape}")
+        frame = getattr(degradation, "frame_constant", None)
+        super().__init__(input_shape=(3, *shape[1:]), frame_constant=None if frame is None else frame / 3.0)
+        self.degradation = degradation
+        self._output_shape = tuple(degradation.output_shape)
+
+    def _gray(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_shape(x)
+        return x.mean(dim=-3, keepdim=True)
+
+    @staticmethod
+    def _copies(gray: torch.Tensor) -> torch.Tensor:
+        return gray.expand(*gray.shape[:-3], 3, *gray.shape[-2:]).clone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.degradation(self._gray(x))
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``L^T D^T y``: ``D^T y / 3`` in each channel."""
+        check_trailing(y, self.output_shape, "y")
+        return self._copies(self.degradation.adjoint(y) / 3.0)
+
+    def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """``L^+ D^+ y``: ``D^+ y`` in each channel."""
+        check_trailing(y, self.output_shape, "y")
+        return self._copies(self.degradation.pinv(y))
+
+    def gram_solve(self, v: torch.Tensor, shift: float | torch.Tensor) -> torch.Tensor:
+        return 3.0 * self.degradation.gram_solve(v, 3.0 * shift)
+
+    def noise_gain(self) -> float:
+        if self._noise_gain is None:
+            self._noise_gain = 3.0 ** 0.5 * self.degradation.noise_gain()
+        return self._noise_gain
