@@ -11,14 +11,20 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+def _convert(kind: Callable[[str], float], text: str):
+    """``kind(text)``, or the argparse error naming what was expected."""
+    try:
+        return kind(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+
+
 def positive(kind: Callable[[str], float], at_most: float | None = None) -> Callable[[str], float]:
     """An argparse type: ``kind(text)`` that must be finite, > 0 and (optionally) <= ``at_most``."""
 
     def parse(text: str):
-        try:
-            value = kind(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        value = _convert(kind, text)
         if not math.isfinite(value) or value <= 0:
             raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
         if at_most is not None and value > at_most:
@@ -31,10 +37,7 @@ def positive(kind: Callable[[str], float], at_most: float | None = None) -> Call
 
 def finite(text: str) -> float:
     """An argparse type: a finite float (no nan or inf)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _convert(float, text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
@@ -42,10 +45,7 @@ def finite(text: str) -> float:
 
 def seed(text: str) -> int:
     """An argparse type: a random seed, an int in [0, 2**63)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    value = _convert(int, text)
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**63), got {text}")
     return value
