@@ -32,6 +32,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -61,9 +62,12 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "lock", "a") as handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FileExistsError(f"{self.out}: another projdiff run is using this output folder") from None
+                if not wait:
+                    raise FileExistsError(f"{self.out}: another projdiff run is using this output folder") from None
+                print(f"{self.out}: waiting for another projdiff run that uses this output folder", file=sys.stderr)
+                fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
     def recover(self) -> None:
