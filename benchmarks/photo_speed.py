@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--prior", default="bundled:photos-rgb")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time torch.compile (its compilation takes minutes)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sides, repeats = ([64, 128], 2) if args.quick else ([64, 128, 256, 384, 512], args.repeats)
@@ -73,15 +75,17 @@ def main() -> None:
         bf16 = per_call(prior, side, repeats, autocast=True)
         rows.append([side, f"{side * side / 1e3:.0f}", f"{1e3 * base:.0f}", f"{1e3 * last:.0f}", f"{1e3 * bf16:.0f}"])
         print(rows[-1], flush=True)
-    unet = prior.unet
-    compiled = torch.compile(unet)
-    prior.unet = compiled
-    started = time.perf_counter()
-    with torch.no_grad():
-        prior.denoise(torch.randn(1, 3, sides[-1], sides[-1]), torch.tensor([0.5]))
-    compile_seconds = time.perf_counter() - started
-    compiled_call = per_call(prior, sides[-1], repeats)
-    prior.unet = unet
+    compiled = ""
+    if args.compile:
+        unet = prior.unet
+        prior.unet = torch.compile(unet)
+        started = time.perf_counter()
+        with torch.no_grad():
+            prior.denoise(torch.randn(1, 3, sides[-1], sides[-1]), torch.tensor([0.5]))
+        first = time.perf_counter() - started
+        compiled = (f"\n`torch.compile` at {sides[-1]} px: first call (compilation) {first:.0f} s, then "
+                    f"{1e3 * per_call(prior, sides[-1], repeats):.0f} ms per call.\n")
+        prior.unet = unet
     image = torch.rand(3, 256 if not args.quick else 64, 256 if not args.quick else 64,
                        generator=torch.Generator().manual_seed(1))
     steps = 5 if args.quick else 100
@@ -91,10 +95,9 @@ def main() -> None:
     body = (f"Prior `{args.prior}`, batch of one RGB image, {args.threads} threads, median of {repeats} calls. "
             "Milliseconds per denoiser call:\n\n"
             + table(["side (px)", "kilopixels", "float32", "channels_last", "bfloat16 autocast"], rows)
-            + f"\n`torch.compile` at {sides[-1]} px: first call (compilation) {compile_seconds:.0f} s, then "
-              f"{1e3 * compiled_call:.0f} ms per call.\n\nA whole restoration (sr4, sigma_y 0.02, "
-              f"{image.shape[-1]}x{image.shape[-2]} RGB, {steps} steps, {result.metrics['nfe']} network calls, "
-              f"float32): {whole:.1f} s.\n")
+            + compiled + "\nA whole restoration (sr4, sigma_y 0.02, "
+            f"{image.shape[-1]}x{image.shape[-2]} RGB, {steps} steps, {result.metrics['nfe']} network calls, "
+            f"float32): {whole:.1f} s.\n")
     emit(args.write, "photo-speed", "Speed of the photo prior on the CPU (photo issue)", body)
 
 

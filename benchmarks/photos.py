@@ -124,8 +124,8 @@ def main() -> None:
             methods: dict[str, list] = {}
             wins = 0
             for i, (name, image) in enumerate(images.items()):
-                if spec.degradation.needs_rgb and image.shape[0] == 1:
-                    continue                               # a grayscale photograph has no colour to recover
+                if spec.degradation.needs_rgb and (image.shape[0] == 1 or prior.shape[0] == 1):
+                    continue                  # no colour to recover, or a grayscale prior cannot colorize
                 seed = derive_seed("photos-bench", name) % 2**31
                 one = restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed)
                 methods.setdefault("projdiff", []).append((*scores(one.restored[None], image[None]),

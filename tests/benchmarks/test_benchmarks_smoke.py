@@ -42,6 +42,24 @@ def test_peers_quick_with_plots(tiny_prior_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_photos_quick(tiny_rgb_prior_dir, tmp_path):
+    from projdiff.apps.restoration.photos import build_photos
+
+    build_photos(tmp_path / "photos", short_side=96, progress=False)
+    out = run("benchmarks/photos.py", "--quick", "--prior", str(tiny_rgb_prior_dir), "--data", str(tmp_path / "photos"),
+              "--no-deepinv")
+    assert_table(out)
+    assert "bicubic" in out and "biharmonic" in out and "gray copies" in out and "of 2 |" in out
+
+
+@pytest.mark.slow
+def test_photo_speed_quick(tiny_rgb_prior_dir):
+    out = run("benchmarks/photo_speed.py", "--quick", "--prior", str(tiny_rgb_prior_dir), "--no-compile", "--threads", "1")
+    assert_table(out)
+    assert "channels_last" in out and "A whole restoration" in out
+
+
+@pytest.mark.slow
 def test_speed_quick(tiny_prior_dir):
     out = run("benchmarks/speed.py", "--quick", "--prior", str(tiny_prior_dir))
     assert_table(out)
