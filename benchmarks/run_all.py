@@ -1,4 +1,4 @@
-"""Regenerate the engine, restoration, peers and scale-out sections of benchmarks/RESULTS.md, in sequence.
+"""Regenerate the engine, restoration, peers, scale-out and reliability sections of benchmarks/RESULTS.md, in sequence.
 
     python benchmarks/run_all.py                          # bundled prior, torch's thread count
     python benchmarks/run_all.py --prior DIR --threads 1  # another prior; one thread per process
@@ -27,7 +27,7 @@ def commands(prior: str) -> list[list[str]]:
     """The scripts and their arguments, in the order they run."""
     return [["conformance.py", "--write"], ["restoration.py", "--write", "--prior", prior],
             ["peers.py", "--write", "--prior", prior], ["speed.py", "--write", "--prior", prior],
-            ["load.py", "--write"]]
+            ["load.py", "--write"], ["reliability.py", "--write"]]
 
 
 def main() -> None:

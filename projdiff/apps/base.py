@@ -14,8 +14,9 @@ from typing import Callable, Mapping
 
 from projdiff.training import Architecture, DataSource, Recipe
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
-               PermissionError)
+USER_ERRORS = (ValueError, OSError, OverflowError, FloatingPointError, MemoryError)
+"""Exceptions that mean bad input: OSError covers missing files, existing outputs and full or read-only
+disks; FloatingPointError is a solve or a training run that diverged on the settings given."""
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,19 @@
 
 Subcommands come from the applications (``applications.py``) plus ``train`` and ``data``, which
 serve every application. Bad input (a missing or corrupt file, an unknown task, a wrong size, an
-existing output) exits with code 2 and one line on stderr that names the argument or file; this is
-the one place where that happens.
+existing output, a full disk) exits with code 2 and one line on stderr that names the argument or
+file; this is the one place where that happens (``errors.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
-from projdiff.apps.base import USER_ERRORS, Command
+from projdiff.apps.base import Command
 from projdiff.cli import data, train
+from projdiff.cli.errors import Parser, UsageError, install_sigterm, report, safe_streams, unrecognized
 from projdiff.cli.applications import APPLICATIONS
 
 EXAMPLES = """examples:
@@ -47,17 +49,18 @@ def _add(sub, command: Command, key: str) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="projdiff", description="Solve inverse problems with diffusion priors "
-                                     "(ProjDiff).", epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The ``projdiff`` parser; ``parser.subcommands`` maps "restore", "tumor train-judge"... to their parsers."""
+    parser = Parser(prog="projdiff", description="Solve inverse problems with diffusion priors (ProjDiff).",
+                    epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"projdiff {_version()}")
+    parser.subcommands = {}
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands():
-        p = _add(sub, command, "run_command")
+        p = parser.subcommands[command.name] = _add(sub, command, "run_command")
         if command.actions:
             actions = p.add_subparsers(dest="action", metavar="ACTION")
             for action in command.actions:
-                _add(actions, action, "run_action")
+                parser.subcommands[f"{command.name} {action.name}"] = _add(actions, action, "run_action")
     return parser
 
 
@@ -67,23 +70,39 @@ def _version() -> str:
     return __version__
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; arguments a subcommand does not know are reported against that subcommand."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        name = " ".join(n for n in (args.command, getattr(args, "action", None)) if n)
+        raise unrecognized(parser.subcommands.get(name, parser), extras)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``projdiff ARGV``; returns the exit code (0 done, 1 some items failed or a bug, 2 bad input,
+    130 Ctrl-C, 143 SIGTERM)."""
+    safe_streams()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = _parse(parser, argv)
+    except UsageError as exc:
+        return report("", exc)
     if args.command is None:
         parser.print_help()
         return 2
     command = getattr(args, "run_action", None) or args.run_command
     name = " ".join(n for n in (args.command, getattr(args, "action", None)) if n)
+    previous = install_sigterm()
     try:
         return command.run(args)
-    except USER_ERRORS as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"projdiff {name}: error: {message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"projdiff {name}: interrupted", file=sys.stderr)
-        return 130
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes one line (errors.report)
+        if isinstance(exc, SystemExit):
+            raise
+        return report(name, exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from projdiff.apps.arguments import positive
+from projdiff.apps.arguments import add_device_options, positive, seed
 from projdiff.apps.base import Command
 from projdiff.cli.applications import APPLICATIONS
 from projdiff.training import ARCHITECTURES, Recipe
@@ -57,26 +58,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (diffusers format, checkpoints inside)")
     p.add_argument("--steps", type=positive(int), required=True, help="total optimizer steps")
     p.add_argument("--batch-size", type=positive(int), default=None, help="global batch size (default 64)")
-    p.add_argument("--lr", type=positive(float), default=None, help="learning rate (default 5e-4)")
-    p.add_argument("--checkpoint-every", type=positive(int), default=200, help="steps between checkpoints (200)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=positive(float, at_most=1.0), default=None, help="learning rate (default 5e-4)")
+    p.add_argument("--checkpoint-every", type=positive(int), default=200,
+                   help="steps between checkpoints and held-out loss evaluations (200)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_options(p)
+
+
+def accelerator_options(args: argparse.Namespace) -> dict:
+    """``accelerate.Accelerator`` options of ``--device`` and ``--dtype`` (the launcher's settings otherwise).
+
+    ``--dtype`` sets mixed precision (the weights stay float32): bfloat16 -> bf16, float16 -> fp16.
+    """
+    import torch
+
+    from projdiff.apps.arguments import device_of
+
+    device = device_of(args.device)
+    options = {"cpu": True} if device.type == "cpu" else {}
+    if device.type == "cuda" and device.index is not None and args.device != "auto":
+        torch.cuda.set_device(device)  # a single process on cuda:N
+    if args.dtype != "float32":
+        options["mixed_precision"] = {"bfloat16": "bf16", "float16": "fp16"}[args.dtype]
+    return options
+
+
+def check_fits(recipe: Recipe, unet, batch_size: int, device) -> None:
+    """Refuse sizes the UNet cannot take (sides multiples of 2^(levels-1)) or memory cannot hold."""
+    from projdiff.apps.budget import TRAINING_FACTOR, check_memory, unet_bytes
+
+    multiple = 2 ** max(len(unet.config.down_block_types) - 1, 0)
+    if recipe.size % multiple:
+        raise ValueError(f"--image-size: expected a multiple of {multiple} for the `{recipe.architecture.name}` "
+                         f"architecture ({len(unet.config.down_block_types)} levels), got {recipe.size}")
+    per_process = -(-batch_size // int(os.environ.get("WORLD_SIZE", "1")))  # accelerate launch sets WORLD_SIZE
+    needed = per_process * TRAINING_FACTOR * unet_bytes(dict(unet.config), recipe.shape[1:])
+    check_memory(f"--batch-size {batch_size} at --image-size {recipe.size}", needed, device,
+                 "use a smaller batch or image size")
 
 
 def run(args: argparse.Namespace) -> int:
     from projdiff.training import TrainConfig, build_model, model_card, train
 
+    from projdiff.apps.arguments import device_of
+
     recipe = recipe_of(args)
+    options = accelerator_options(args)
     unet, scheduler = build_model(recipe, seed=args.seed)
+    batch_size = args.batch_size or recipe.batch_size
+    check_fits(recipe, unet, batch_size, device_of(args.device))
     data = recipe.data.load(recipe, seed=args.seed)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size or recipe.batch_size,
-                         learning_rate=args.lr or recipe.learning_rate, checkpoint_every=args.checkpoint_every,
-                         validate_every=args.checkpoint_every, seed=args.seed)
+    config = TrainConfig(steps=args.steps, batch_size=batch_size, learning_rate=args.lr or recipe.learning_rate,
+                         checkpoint_every=args.checkpoint_every, validate_every=args.checkpoint_every, seed=args.seed)
     command = "projdiff " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     name = args.preset or Path(args.out).name
     card = model_card(name, recipe, data.description, command, sum(p.numel() for p in unet.parameters()))
     summary = train(unet, scheduler, data.train, args.out, config, validation=data.validation, card=card,
-                    metadata=data.metadata, progress=not args.quiet)
+                    metadata=data.metadata, progress=not args.quiet, accelerator_options=options)
     if not args.quiet:
         print(f"saved {summary['output_dir']} after {summary['step']} steps "
               f"({summary['wall_seconds']:.0f} s), held-out loss {summary['heldout_loss']}")

@@ -21,6 +21,8 @@ the wrapper's own settings (the data range).
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -30,6 +32,8 @@ from projdiff.priors.base import Prior, sigma_column
 from projdiff.priors.prediction import prediction_of
 
 WRAPPER_CONFIG = "projdiff.json"
+UNET_CLASSES = ("UNet2DModel", "UNet1DModel")
+SCHEDULER_CLASSES = ("DDPMScheduler", "DDIMScheduler")
 
 
 class DiffusersPrior(Prior):
@@ -125,8 +129,13 @@ class DiffusersPrior(Prior):
     def from_pretrained(cls, path_or_id: str | Path, **kwargs) -> "DiffusersPrior":
         """Load from a local folder (see the module docstring) or a Hugging Face hub id.
 
-        Raises ``FileNotFoundError`` naming the folder when it holds no UNet, and ``OSError``
-        naming the id when a hub download is impossible (no network).
+        Only the model and scheduler classes projdiff supports are built (``UNET_CLASSES``,
+        ``SCHEDULER_CLASSES``): the ``_class_name`` of an untrusted folder cannot select another
+        diffusers attribute. Weights are read from safetensors files only.
+
+        Raises ``FileNotFoundError`` naming the folder when it holds no UNet, ``ValueError`` naming
+        the file when a config, the weights or ``projdiff.json`` cannot be used, and ``OSError``
+        naming the id when a hub download is impossible (no network: found out within seconds).
         """
         import diffusers
 
@@ -136,24 +145,40 @@ class DiffusersPrior(Prior):
             sched_dir = path / "scheduler" if (path / "scheduler").is_dir() else path
             if not (unet_dir / "config.json").is_file():
                 raise FileNotFoundError(f"{path}: no UNet found (expected unet/config.json or config.json)")
-            unet_config = json.loads((unet_dir / "config.json").read_text())
-            unet_cls = getattr(diffusers, unet_config.get("_class_name", "UNet2DModel"))
-            unet = unet_cls.from_pretrained(unet_dir, **kwargs)
+            unet_config = _read_json(unet_dir / "config.json")
+            unet_cls = getattr(diffusers, _allowed(unet_config, "UNet2DModel", UNET_CLASSES, unet_dir / "config.json"))
+            try:
+                unet = unet_cls.from_pretrained(unet_dir, use_safetensors=True, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - corrupt weights raise many types (OSError, SafetensorError...)
+                raise ValueError(f"{unet_dir}: cannot load the UNet weights ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
             sched_file = next((sched_dir / n for n in ("scheduler_config.json", "config.json")
                                if (sched_dir / n).is_file() and "num_train_timesteps" in (sched_dir / n).read_text()),
                               None)
             if sched_file is None:
                 raise FileNotFoundError(f"{path}: no scheduler config found (expected scheduler/scheduler_config.json)")
-            sched_config = json.loads(sched_file.read_text())
-            scheduler = getattr(diffusers, sched_config.get("_class_name", "DDPMScheduler")).from_config(sched_config)
-            wrapper = json.loads((path / WRAPPER_CONFIG).read_text()) if (path / WRAPPER_CONFIG).is_file() else {}
-            return cls(unet, scheduler, data_range=tuple(wrapper.get("data_range", (-1.0, 1.0))),
-                       metadata=wrapper.get("metadata"))
+            sched_config = _read_json(sched_file)
+            sched_cls = getattr(diffusers, _allowed(sched_config, "DDPMScheduler", SCHEDULER_CLASSES, sched_file))
+            try:
+                scheduler = sched_cls.from_config(sched_config)
+            except Exception as exc:  # noqa: BLE001 - a config with wrong values
+                raise ValueError(f"{sched_file}: not a usable scheduler config ({type(exc).__name__}: {exc})") from None
+            wrapper = _read_json(path / WRAPPER_CONFIG) if (path / WRAPPER_CONFIG).is_file() else {}
+            data_range, metadata = wrapper.get("data_range", (-1.0, 1.0)), wrapper.get("metadata") or {}
+            if not (isinstance(data_range, (list, tuple)) and len(data_range) == 2 and
+                    all(isinstance(v, (int, float)) and math.isfinite(v) for v in data_range)
+                    and data_range[0] < data_range[1]) or not isinstance(metadata, dict):
+                raise ValueError(f"{path / WRAPPER_CONFIG}: expected data_range [low, high] and a metadata table, got "
+                                 f"{data_range!r} and {type(metadata).__name__}")
+            return cls(unet, scheduler, data_range=tuple(data_range), metadata=metadata)
         if path.exists() or str(path_or_id).startswith((".", "/")) or str(path_or_id).count("/") != 1:
             raise FileNotFoundError(f"{path_or_id}: not a folder with a diffusers model (and not a hub id)")
         try:
-            unet = diffusers.UNet2DModel.from_pretrained(str(path_or_id), subfolder="unet", **kwargs)
-            scheduler = diffusers.DDPMScheduler.from_pretrained(str(path_or_id), subfolder="scheduler")
+            with warnings.catch_warnings():  # the hub's deprecation notices are not the user's business
+                warnings.simplefilter("ignore")
+                unet = diffusers.UNet2DModel.from_pretrained(str(path_or_id), subfolder="unet", use_safetensors=True,
+                                                             local_files_only=not _hub_reachable(), **kwargs)
+                scheduler = diffusers.DDPMScheduler.from_pretrained(str(path_or_id), subfolder="scheduler")
         except Exception as exc:  # network or hub errors come in many types
             raise OSError(f"{path_or_id}: could not load from the Hugging Face hub ({type(exc).__name__}); "
                           "download the model folder where a network is available and pass its path") from None
@@ -191,6 +216,41 @@ class ConditionedPrior(Prior):
         if x.shape[0] % items:
             raise ValueError(f"condition: {items} items do not divide the batch of {x.shape[0]}")
         return self.base.denoise(x, sigma, self.condition.repeat(x.shape[0] // items, *([1] * (x.dim() - 1))))
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON object from a model folder; ValueError naming the file when it is not one."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _allowed(config: dict, default: str, allowed: tuple[str, ...], path: Path) -> str:
+    name = config.get("_class_name", default)
+    if name not in allowed:
+        raise ValueError(f"{path}: _class_name {name!r} is not supported; expected one of {', '.join(allowed)}")
+    return name
+
+
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    """Whether the Hugging Face hub answers within ``timeout`` seconds (else only its local cache is used)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def write_wrapper_config(folder: str | Path, data_range=(-1.0, 1.0), metadata: dict | None = None) -> None:

@@ -9,16 +9,23 @@ Output folder layout (a diffusers ``DDPMPipeline`` folder, loadable with
 ``DiffusersPrior.from_pretrained``)::
 
     OUT/model_index.json, OUT/unet/, OUT/scheduler/     EMA weights + noise schedule
-    OUT/checkpoints/step-000200/ ...                    accelerate states (model, EMA, optimizer,
-                                                        LR schedule) for resuming
+    OUT/checkpoints/step-0000200/                       the training state, for resuming:
+        model.safetensors, ema.safetensors, optimizer.safetensors (tensors) and
+        trainer_state.json (step, settings, EMA counters, optimizer groups, LR schedule)
     OUT/train_log.jsonl                                 one JSON line per logged step
     OUT/README.md                                       model card
+
+Checkpoints hold tensors (safetensors) and JSON only, never a pickle: resuming from a folder
+someone else wrote cannot run code. A checkpoint that cannot be read (cut short, corrupt, or
+written by an older projdiff through pickles) is skipped with a message and the previous one is
+used. A loss that is not finite stops the run with an error before anything is saved.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -93,9 +100,56 @@ def _gather(dataset: Dataset, indices: torch.Tensor, epoch: int) -> torch.Tensor
     return torch.stack([dataset[int(i)] for i in indices])
 
 
-def _latest_checkpoint(folder: Path) -> Path | None:
-    done = sorted(p for p in folder.glob(CHECKPOINT_PREFIX + "*") if (p / "trainer_state.json").is_file())
-    return done[-1] if done else None
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be resumed from; the message names the folder and the reason."""
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """Finished checkpoints, newest first."""
+    return sorted((p for p in folder.glob(CHECKPOINT_PREFIX + "*") if p.is_dir()), reverse=True)
+
+
+def _save_training_state(folder: Path, model, ema, optimizer, lr_schedule, state: dict) -> None:
+    """Write the training state as safetensors and JSON (see the module docstring)."""
+    from safetensors.torch import save_file
+
+    names = [name for name, _ in model.named_parameters()]
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+    save_file({n: p.detach().contiguous().cpu() for n, p in zip(names, ema.shadow_params)}, folder / "ema.safetensors")
+    opt = optimizer.state_dict()
+    save_file({f"{index}.{key}": value.detach().contiguous().cpu() for index, entry in opt["state"].items()
+               for key, value in entry.items()}, folder / "optimizer.safetensors")
+    ema_counters = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+    saved = {**state, "ema": ema_counters, "optimizer_groups": opt["param_groups"],
+             "lr_schedule": lr_schedule.state_dict()}
+    (folder / "trainer_state.json").write_text(json.dumps(saved, indent=2) + "\n")
+
+
+def _load_training_state(folder: Path, model, ema, optimizer, lr_schedule, device) -> dict:
+    """Restore what ``_save_training_state`` wrote (tensors only: no pickle); CheckpointError if unreadable."""
+    from safetensors.torch import load_file
+
+    try:
+        saved = json.loads((folder / "trainer_state.json").read_text())
+        weights = load_file(folder / "model.safetensors")
+        shadow = load_file(folder / "ema.safetensors")
+        moments = load_file(folder / "optimizer.safetensors")
+        model.load_state_dict(weights)
+        names = [name for name, _ in model.named_parameters()]
+        ema.load_state_dict({**saved["ema"], "shadow_params": [shadow[n].to(device) for n in names]})
+        groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in saved["optimizer_groups"]]
+        entries: dict[int, dict] = {}
+        for key, value in moments.items():
+            index, name = key.split(".", 1)
+            entries.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": entries, "param_groups": groups})
+        lr_schedule.load_state_dict(saved["lr_schedule"])
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{folder}: missing {Path(exc.filename).name} (cut short, or written by an older, "
+                              "pickle-based projdiff: not loaded)") from None
+    except Exception as exc:  # noqa: BLE001 - safetensors, JSON and torch raise many types for corrupt files
+        raise CheckpointError(f"{folder}: cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return {k: saved[k] for k in ("step", "wall_seconds", "config")}
 
 
 def _hardware(accelerator) -> str:
@@ -117,6 +171,7 @@ def train(
     metadata: dict | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    accelerator_options: dict | None = None,
 ) -> dict:
     """Train ``unet`` on ``dataset`` and save the EMA weights as a diffusers pipeline folder.
 
@@ -142,6 +197,16 @@ def train(
     stop_after : int, optional
         Stop (after checkpointing) once this many steps were run in this call; used by tests that
         simulate an interruption.
+    accelerator_options : dict, optional
+        Passed to ``accelerate.Accelerator`` (``cpu=True``, ``mixed_precision="bf16"``...); by
+        default the launcher's settings apply.
+
+    Raises
+    ------
+    FloatingPointError
+        The loss (or the averaged weights) stopped being finite; nothing is saved.
+    CheckpointError
+        ``output_dir/checkpoints`` holds checkpoints, but none can be read.
 
     Returns
     -------
@@ -155,10 +220,11 @@ def train(
 
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
-    accelerator = Accelerator()
+    accelerator = Accelerator(**(accelerator_options or {}))
     rank, world = accelerator.process_index, accelerator.num_processes
     if config.batch_size % world:
         raise ValueError(f"batch_size: expected a multiple of the {world} processes, got {config.batch_size}")
+    say = tqdm.write if progress and accelerator.is_main_process else (lambda _text: None)
 
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
@@ -166,18 +232,29 @@ def train(
     extra = condition_channels_of(unet)
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     ema.to(accelerator.device)
-    accelerator.register_for_checkpointing(ema)
 
     state = {"step": 0, "wall_seconds": 0.0, "config": asdict(config)}
-    latest = _latest_checkpoint(ckpt_dir)
-    if latest is not None:
-        accelerator.load_state(str(latest))
-        ema.to(accelerator.device)  # the restored EMA weights arrive on the CPU
-        state = json.loads((latest / "trainer_state.json").read_text())
+    found = _checkpoints(ckpt_dir)
+    skipped = []
+    for candidate in found:
+        try:
+            state = _load_training_state(candidate, accelerator.unwrap_model(unet), ema, optimizer, lr_schedule,
+                                         accelerator.device)
+            break
+        except CheckpointError as exc:
+            skipped.append(str(exc))
+    if found and len(skipped) == len(found):
+        raise CheckpointError(f"{ckpt_dir}: no checkpoint can be resumed from ({skipped[0]}); move the folder "
+                              "away to start afresh")
+    for reason in skipped:
+        say(f"skipped checkpoint {reason}")
+    if state["step"]:
         if state["config"]["batch_size"] != config.batch_size or state["config"]["seed"] != config.seed:
-            raise ValueError(f"{latest}: checkpoint was made with batch_size/seed "
+            raise ValueError(f"{ckpt_dir}: checkpoint was made with batch_size/seed "
                              f"{state['config']['batch_size']}/{state['config']['seed']}, "
                              f"got {config.batch_size}/{config.seed}")
+        say(f"resumed from step {state['step']} ({found[len(skipped)].name}"
+            + (", the newest readable checkpoint)" if skipped else ")"))
         state["config"] = asdict(config)
     log_path = output_dir / "train_log.jsonl"
     if accelerator.is_main_process:
@@ -205,12 +282,18 @@ def train(
         state["step"] = step + 1
         run_steps += 1
         value = accelerator.reduce(loss.detach(), reduction="mean").item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training diverged at step {state['step']}: the loss is {value} (learning rate "
+                                     f"{config.learning_rate:g}); lower the learning rate (--lr). Nothing was saved; "
+                                     "a rerun resumes from the last checkpoint")
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
         record = {"step": state["step"], "loss": value}
         if validation is not None and (state["step"] % config.validate_every == 0 or state["step"] == config.steps):
+            bar.set_description(f"train (held-out loss on {len(validation)} items)")  # the bar pauses meanwhile
             record["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+            bar.set_description("train")
         if accelerator.is_main_process:
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -218,7 +301,9 @@ def train(
         if state["step"] % config.checkpoint_every == 0 or last:
             state["wall_seconds"] += time.time() - started
             started = time.time()
-            _checkpoint(accelerator, ckpt_dir, state, config.keep_checkpoints)
+            _checkpoint(accelerator, ckpt_dir, state, config.keep_checkpoints,
+                        lambda folder: _save_training_state(folder, accelerator.unwrap_model(unet), ema, optimizer,
+                                                            lr_schedule, state))
         if stop_after is not None and run_steps >= stop_after:
             break
     bar.close()
@@ -229,6 +314,9 @@ def train(
         return summary
     if validation is not None:
         summary["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+    if not all(bool(torch.isfinite(p).all()) for p in ema.shadow_params):
+        raise FloatingPointError("training diverged: the averaged (EMA) weights are not finite; lower the learning "
+                                 "rate (--lr). The model was not saved")
     if accelerator.is_main_process:
         final = type(accelerator.unwrap_model(unet)).from_config(accelerator.unwrap_model(unet).config)
         ema.copy_to(final.parameters())
@@ -252,21 +340,18 @@ def _ema_heldout(accelerator, unet, ema, scheduler, validation: torch.Tensor) ->
     return value
 
 
-def _checkpoint(accelerator, folder: Path, state: dict, keep: int) -> None:
-    """Write a checkpoint into a temporary folder and rename it, so a kill never leaves half of one."""
+def _checkpoint(accelerator, folder: Path, state: dict, keep: int, save: Callable[[Path], None]) -> None:
+    """Write a checkpoint (``save(tmp)`` in the main process) into a temporary folder and rename it, so
+    a kill never leaves half of one."""
     target = folder / f"{CHECKPOINT_PREFIX}{state['step']:07d}"
     tmp = folder / f".tmp-{CHECKPOINT_PREFIX}{state['step']:07d}"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    if accelerator.is_main_process:
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+        tmp.mkdir(parents=True)
+        save(tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-        done = sorted(p for p in folder.glob(CHECKPOINT_PREFIX + "*"))
-        for old in done[:-keep]:
+        for old in _checkpoints(folder)[keep:]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 

@@ -75,9 +75,9 @@ def test_gpu_speed_runs_without_a_gpu(tiny_prior_dir, tmp_path):
 
 def test_run_all_lists_every_benchmark():
     out = run("benchmarks/run_all.py", "--dry-run", "--prior", "somewhere")
-    for script in ("conformance.py", "restoration.py", "peers.py", "speed.py", "load.py"):
+    for script in ("conformance.py", "restoration.py", "peers.py", "speed.py", "load.py", "reliability.py"):
         assert script in out
-    assert out.count("--write") == 5
+    assert out.count("--write") == 6
 
 
 def test_projdiff_never_imports_deepinv():

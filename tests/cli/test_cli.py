@@ -30,8 +30,8 @@ def test_restore_writes_the_four_named_outputs(image, tiny_prior_dir, tmp_path, 
     code, _, err = run(["restore", image, "--task", "sr4", "--sigma-y", "0.05", "--prior", tiny_prior_dir,
                         "--steps", 3, "--samples", 2, "--out", out, "--quiet"], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["bag_grid.png", "bag_measurement.png", "bag_metrics.json",
-                                                     "bag_restored.png"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "bag_grid.png", "bag_measurement.png", "bag_metrics.json", "bag_restored.png"]
     metrics = json.loads((out / "bag_metrics.json").read_text())
     assert metrics["nfe"] == 4 and metrics["samples"] == 2 and "psnr" in metrics
 

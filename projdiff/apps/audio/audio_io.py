@@ -1,4 +1,9 @@
-"""Audio files through soundfile: read as (channels, samples) float32, write atomically."""
+"""Audio files through soundfile: read as (channels, samples) float32, write atomically.
+
+Files are opened by Python (not by name inside libsndfile), so names that are not valid UTF-8
+work. Outputs keep the input's sample format when asked (``subtype``: 16-bit PCM in, 16-bit PCM
+out); integer formats clip to [-1, 1].
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import numpy as np
 import torch
 
 from projdiff.utils.files import atomic_write
+
+AUDIO_FORMATS = "WAV, FLAC, OGG, AIFF"
 
 
 class AudioError(ValueError):
@@ -23,12 +30,17 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, int, list[str]]:
     import soundfile
 
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty")
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
-        raise AudioError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from None
+        with open(path, "rb") as f:
+            data, rate = soundfile.read(f, dtype="float32", always_2d=True)
+    except Exception:  # noqa: BLE001 - soundfile raises LibsndfileError, RuntimeError, ... with decoder detail
+        raise AudioError(f"{path}: not an audio file soundfile can read ({AUDIO_FORMATS})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no samples")
     if not np.isfinite(data).all():
@@ -43,11 +55,31 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, int, list[str]]:
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate), warnings
 
 
-def write_audio(path: str | Path, audio: torch.Tensor, rate: int) -> None:
-    """Write (C, N) float audio as 32-bit float WAV (or FLAC by suffix, 24-bit), atomically."""
+def audio_subtype(path: str | Path) -> str:
+    """The sample format of an audio file soundfile reads (``PCM_16``, ``FLOAT``...)."""
+    import soundfile
+
+    with open(path, "rb") as f:
+        return soundfile.info(f).subtype
+
+
+def write_audio(path: str | Path, audio: torch.Tensor, rate: int, subtype: str | None = None) -> None:
+    """Write (C, N) float audio atomically: WAV (32-bit float by default) or FLAC by suffix (24-bit).
+
+    ``subtype`` (e.g. the input's, from ``audio_subtype``) chooses the sample format when the file
+    type has it; integer (PCM) formats clip the signal to [-1, 1].
+    """
     import soundfile
 
     path = Path(path)
+    fmt, default = ("FLAC", "PCM_24") if path.suffix.lower() == ".flac" else ("WAV", "FLOAT")
+    subtype = subtype if subtype and soundfile.check_format(fmt, subtype) else default
     array = audio.detach().cpu().float().numpy().T
-    fmt, subtype = ("FLAC", "PCM_24") if path.suffix.lower() == ".flac" else ("WAV", "FLOAT")
-    atomic_write(path, lambda tmp: soundfile.write(tmp, array, rate, format=fmt, subtype=subtype))
+    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
+        array = np.clip(array, -1.0, 1.0)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            soundfile.write(f, array, rate, format=fmt, subtype=subtype)
+
+    atomic_write(path, save)

@@ -18,11 +18,24 @@ the prior and its card: sample rate, stem names, segment length, waveform scale,
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from projdiff.apps.audio.stem_prior import AudioPrior
+from projdiff.apps.budget import check_memory, estimate_solve
 from projdiff.engine import solve
 from projdiff.operators import SourceMask, SumOfSources
+
+
+MAX_RATE_RATIO = 32
+
+
+def check_rate(rate: int, target: int, what: str) -> None:
+    """ValueError naming ``what`` when ``rate`` is more than ``MAX_RATE_RATIO`` times from the prior's ``target``."""
+    if rate <= 0 or max(rate, target) / min(rate, target) > MAX_RATE_RATIO:
+        raise ValueError(f"{what}: sample rate {rate} Hz is too far from the prior's {target} Hz "
+                         f"(at most {MAX_RATE_RATIO} times higher or lower)")
 
 
 def resample(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
@@ -31,7 +44,32 @@ def resample(audio: torch.Tensor, rate: int, target: int) -> torch.Tensor:
         return audio
     import torchaudio
 
+    check_rate(rate, target, "audio")
     return torchaudio.functional.resample(audio, rate, target)
+
+
+def _solve_segments(op, audio_prior: AudioPrior, y: torch.Tensor, *, steps: int, progress: bool, device, **options):
+    """``solve`` on a batch of segments, after a memory check (and a time estimate with ``progress``)."""
+    items, segment = y.shape[0], audio_prior.card.segment
+    estimate = estimate_solve(audio_prior.prior, items, (segment,), steps + 1, time_it=progress)
+    if estimate is not None:
+        what = f"{items} segment(s) of {segment} samples"
+        check_memory(what, estimate.bytes, device, "use a shorter file")
+        if progress:
+            print(f"{what}, {steps} steps on {device}: {estimate.describe()}", file=sys.stderr)
+    if "init" in options:
+        options["init"] = options["init"].to(device)
+    result = solve(op.to(device), audio_prior.waveform_prior(), y.to(device), steps=steps, progress=progress,
+                   **options)
+    return result.x.float().cpu()
+
+
+def _place(audio_prior: AudioPrior, device, dtype) -> torch.device:
+    """Move the prior to ``device``/``dtype`` (when given); returns its device."""
+    if device is not None or dtype is not None:
+        audio_prior.prior.to(device=device, dtype=dtype)
+    param = next(audio_prior.prior.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
 
 
 def segment_starts(length: int, segment: int, hop: int) -> list[int]:
@@ -74,7 +112,7 @@ def _overlap_add(pieces: torch.Tensor, starts: list[int], n: int, overlap: int) 
 
 def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma_y: float = 0.0,
              steps: int | None = None, seed: int = 0, overlap: float = 0.25, progress: bool = False,
-             init: torch.Tensor | None = None, **options) -> torch.Tensor:
+             init: torch.Tensor | None = None, device=None, dtype=None, **options) -> torch.Tensor:
     """Separate a mixture into the prior's stems.
 
     Parameters
@@ -93,6 +131,8 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
         A first estimate of the stems at ``rate`` (for example a mask-based separation), refined
         from the first noise level of the schedule (ProjDiff's ``init``); give ``sigmas`` or a
         prior recommendation that starts low enough for it to matter.
+    device, dtype : optional
+        Where the prior runs (it is moved there) and its weights' dtype; default: as it is.
 
     Returns
     -------
@@ -112,14 +152,16 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
                              f"samples), got {tuple(init.shape)}")
         first = resample(init.float(), rate, ap.card.sample_rate)
         options["init"] = _split(first, seg, seg - lap)[0].reshape(c * s, k, seg)
-    result = solve(op, ap.waveform_prior(), chunks.reshape(c * s, seg), sigma_y=sigma_y, steps=steps,
-                            seed=seed, progress=progress, **options)
-    stems = _overlap_add(result.x.reshape(c, s, k, seg), starts, n, lap)
+    device = _place(ap, device, dtype)
+    x = _solve_segments(op, ap, chunks.reshape(c * s, seg), sigma_y=sigma_y, steps=steps, seed=seed,
+                        progress=progress, device=device, **options)
+    stems = _overlap_add(x.reshape(c, s, k, seg), starts, n, lap)
     return resample(stems, ap.card.sample_rate, rate)
 
 
 def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior, *, steps: int | None = None,
-             seed: int = 0, overlap: float = 0.25, progress: bool = False, **options) -> torch.Tensor:
+             seed: int = 0, overlap: float = 0.25, progress: bool = False, device=None, dtype=None,
+             **options) -> torch.Tensor:
     """Generate the missing stems so that they fit the given ones.
 
     Parameters
@@ -128,6 +170,8 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
         At least one stem of the prior, all with the same shape, at ``rate`` Hz.
     steps : int, optional
         Noise levels; default: the prior's recommendation, else 100.
+    device, dtype : optional
+        As in :func:`separate`.
 
     Returns
     -------
@@ -152,9 +196,10 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
     s = chunks.shape[1]
     op = SourceMask(index, (len(ap.card.stems), seg))
     steps, options = ap.solve_settings(steps, options)
-    result = solve(op, ap.waveform_prior(), chunks.reshape(c * s, g, seg), steps=steps, seed=seed,
-                            progress=progress, **options)
-    stems = _overlap_add(result.x.reshape(c, s, len(ap.card.stems), seg), starts, n, lap)
+    device = _place(ap, device, dtype)
+    x = _solve_segments(op, ap, chunks.reshape(c * s, g, seg), steps=steps, seed=seed, progress=progress,
+                        device=device, **options)
+    stems = _overlap_add(x.reshape(c, s, len(ap.card.stems), seg), starts, n, lap)
     return resample(stems, ap.card.sample_rate, rate)
 
 

@@ -55,8 +55,18 @@ class StemPriorCard:
         """From a prior's metadata; ValueError when it is not an audio stem prior's."""
         if meta.get("kind") != KIND:
             raise ValueError("prior: not an audio stem prior (its projdiff.json metadata has no kind = audio)")
-        return cls(int(meta["sample_rate"]), tuple(meta["stems"]), int(meta["segment"]), float(meta["waveform_scale"]),
-                   dict(meta.get("sampler", {})))
+        try:
+            card = cls(int(meta["sample_rate"]), tuple(str(s) for s in meta["stems"]), int(meta["segment"]),
+                       float(meta["waveform_scale"]), dict(meta.get("sampler", {})))
+        except KeyError as exc:
+            raise ValueError(f"prior: its projdiff.json metadata has no {exc.args[0]!r} (an audio stem prior needs "
+                             "sample_rate, stems, segment and waveform_scale)") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"prior: unusable audio metadata in its projdiff.json ({exc})") from None
+        if card.sample_rate <= 0 or card.segment <= 0 or not card.stems or not card.waveform_scale > 0:
+            raise ValueError(f"prior: unusable audio metadata in its projdiff.json (sample_rate {card.sample_rate}, "
+                             f"segment {card.segment}, {len(card.stems)} stems, waveform_scale {card.waveform_scale})")
+        return card
 
 
 @dataclass(frozen=True)

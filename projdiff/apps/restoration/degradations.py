@@ -25,6 +25,7 @@ is reproducible from its seed.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,7 +40,7 @@ from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Deno
 Shape = tuple[int, int, int]
 
 
-def _box(text: str) -> tuple[int, int, int, int]:
+def parse_box(text: str) -> tuple[int, int, int, int]:
     try:
         parts = tuple(int(v) for v in text.split(","))
     except ValueError:
@@ -123,6 +124,9 @@ class Degradation:
         The task needs an RGB image and an RGB prior.
     preview : callable, default ``same_size``
         ``(operator, y (B, *output_shape), (C, H, W)) -> (B, C, H, W)`` images in [0, 1].
+    alternatives : tuple of str, default ()
+        Settings that choose the operator in different ways (a random mask, a box or a mask
+        file); at most one of them may be given.
     """
 
     name: str
@@ -132,6 +136,7 @@ class Degradation:
     upscale: int | None = 1
     needs_rgb: bool = False
     preview: Callable[[Operator, torch.Tensor, Shape], torch.Tensor] = field(default=same_size)
+    alternatives: tuple[str, ...] = ()
 
     @property
     def image_measurement(self) -> bool:
@@ -150,15 +155,15 @@ class Degradation:
 
 def _inpaint(s: dict, shape: Shape, generator: torch.Generator | None) -> Operator:
     c, h, w = shape
-    if s["mask"] is not None:
-        mask = read_image(s["mask"]).mean(0, keepdim=True)
+    if s["mask"] is not None:  # a file, or a (1, H, W) tensor already read (and padded) by the caller
+        mask = s["mask"] if isinstance(s["mask"], torch.Tensor) else read_image(s["mask"]).mean(0, keepdim=True)
         if tuple(mask.shape[-2:]) != (h, w):
-            raise ValueError(f"{s['mask']}: mask is {mask.shape[-1]}x{mask.shape[-2]}, the image is {w}x{h}")
+            raise ValueError(f"{s['mask']}: mask is {mask.shape[-2]}x{mask.shape[-1]}, the image is {h}x{w}")
         return Inpainting((mask > 0.5).float().expand(c, h, w))
     if s["box"] is not None:
         top, left, height, width = (int(v) for v in s["box"])
         if top < 0 or left < 0 or height < 1 or width < 1 or top + height > h or left + width > w:
-            raise ValueError(f"box: expected top,left,height,width inside the {w}x{h} image, got {s['box']}")
+            raise ValueError(f"box: expected top,left,height,width inside the {h}x{w} image, got {s['box']}")
         return Inpainting.box(shape, top, left, height, width)
     fraction = float(s["fraction"])
     if not 0 < fraction <= 1:
@@ -170,12 +175,16 @@ def _deblur(s: dict, shape: Shape, generator: torch.Generator | None) -> Operato
     _, h, w = shape
     if s["kernel"] is not None:
         kernel = load_kernel(s["kernel"])
-    elif s["motion"] is not None:
-        kernel = motion_kernel(int(s["motion"]), generator=generator)
-    else:
-        kernel = gaussian_kernel(float(s["blur_sigma"]))
+    else:  # check the kernel's side before it is allocated
+        name, side = (("motion", int(s["motion"])) if s["motion"] is not None else
+                      ("blur_sigma", 2 * math.ceil(3 * float(s["blur_sigma"])) + 1))
+        if side > min(h, w):
+            raise ValueError(f"{name}: gives a {side}x{side} kernel, larger than the {h}x{w} image "
+                             f"(at most {min(h, w)} pixels across)")
+        kernel = (motion_kernel(side, generator=generator) if name == "motion" else
+                  gaussian_kernel(float(s["blur_sigma"])))
     if kernel.shape[-1] > w or kernel.shape[-2] > h:
-        raise ValueError(f"kernel: {kernel.shape[-1]}x{kernel.shape[-2]} is larger than the {w}x{h} image")
+        raise ValueError(f"kernel: {kernel.shape[-2]}x{kernel.shape[-1]} is larger than the {h}x{w} image")
     return Blur(kernel, shape)
 
 
@@ -193,7 +202,7 @@ def _compressed_sensing(s: dict, shape: Shape, generator: torch.Generator | None
         raise ValueError(f"ratio: expected a fraction of measurements in (0, 1], got {ratio}")
     basis = "hadamard" if n & (n - 1) == 0 else "random"
     if basis == "random" and n > 4096:
-        raise ValueError(f"task cs: {c}x{h}x{w} = {n} pixels is not a power of two (needed for the fast "
+        raise ValueError(f"task cs: {c}x{h}x{w} = {n} values is not a power of two (needed for the fast "
                          "Hadamard basis) and too large for a dense random basis; crop to e.g. 64x64")
     return CompressedSensing(shape, max(1, round(ratio * n)), basis=basis, generator=generator)
 
@@ -208,17 +217,20 @@ DEGRADATIONS: dict[str, Degradation] = {d.name: d for d in (
     _super_resolution(4),
     Degradation("inpaint", _inpaint, (
         Setting("fraction", 0.5, "inpaint: fraction of pixels observed at random (default 0.5)"),
-        Setting("box", None, "inpaint: missing box TOP,LEFT,HEIGHT,WIDTH", _box, "box"),
-        Setting("mask", None, "inpaint: mask image, white = observed", str, "file"))),
+        Setting("box", None, "inpaint: missing box TOP,LEFT,HEIGHT,WIDTH", parse_box, "box"),
+        Setting("mask", None, "inpaint: mask image, white = observed", str, "file")),
+        alternatives=("fraction", "box", "mask")),
     Degradation("deblur", _deblur, (
         Setting("blur_sigma", 2.0, "deblur: Gaussian kernel sigma in pixels (default 2)", positive(float)),
         Setting("motion", None, "deblur: random motion kernel of this size", positive(int)),
-        Setting("kernel", None, "deblur: kernel file (.npy or image)", str, "file"))),
+        Setting("kernel", None, "deblur: kernel file (.npy or image)", str, "file")),
+        alternatives=("blur_sigma", "motion", "kernel")),
     Degradation("colorize", _colorize, needs_rgb=True, preview=gray_as_rgb),
     Degradation("cs", _compressed_sensing, (
         Setting("ratio", 0.25, "cs: measurements per pixel (default 0.25)"),), upscale=None, preview=pseudo_inverse),
     Degradation("phase", lambda s, shape, g: PhaseRetrieval(shape, oversampling=float(s["oversampling"])), (
-        Setting("oversampling", 2.0, "phase: padded size / image size (default 2)", positive(float)),),
+        Setting("oversampling", 2.0, "phase: padded size / image size, in [1, 8] (default 2)",
+                positive(float, at_most=8)),),
         upscale=None, preview=log_spectrum),
     Degradation("hdr", lambda s, shape, g: HDR(shape, gain=float(s["gain"]), pivot=0.5, low=0.0, high=1.0), (
         Setting("gain", 2.0, "hdr: exposure gain before clipping (default 2)", positive(float)),)),
@@ -251,6 +263,11 @@ class TaskSpec:
         if unknown:
             raise ValueError(f"task {self.name}: unknown setting(s) {', '.join(unknown)}; "
                              f"expected some of {sorted(defaults) or 'none'}")
+        chosen = [k for k in self.degradation.alternatives if self.settings.get(k) is not None]
+        if len(chosen) > 1:
+            flags = {s.name: s.flag for s in self.degradation.settings}
+            raise ValueError(f"{' and '.join(flags[k] for k in chosen)}: task {self.name} takes only one of "
+                             f"{', '.join(flags[k] for k in self.degradation.alternatives)}")
         self.settings = {**defaults, **{k: v for k, v in self.settings.items() if v is not None}}
 
     @property

@@ -41,13 +41,16 @@ def _stitch(images: list[torch.Tensor], gap: int = 2) -> torch.Tensor:
     return torch.cat(pieces, dim=-1)
 
 
-def run_demo(out_dir: str | Path, prior, *, steps: int = 100, seed: int = 0, progress: bool = True) -> dict:
-    """Run the demo; returns the metrics written to ``demo_metrics.json``."""
+def run_demo(out_dir: str | Path, prior, *, steps: int = 100, seed: int = 0, progress: bool = True,
+             device=None, dtype=None) -> dict:
+    """Run the demo (the prior on ``device`` with weights of ``dtype``, default: as it is); returns the
+    metrics written to ``demo_metrics.json``."""
     out_dir = Path(out_dir)
     images = demo_images()
     rows, metrics = [], {}
     for label, spec, sigma_y in DEMO_TASKS:
-        results = [restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed + i)
+        results = [restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed + i, device=device,
+                                 dtype=dtype)
                    for i, image in enumerate(images.values())]
         psnr = sum(r.metrics["psnr"] for r in results) / len(results)
         metrics[label] = {"psnr_mean": round(psnr, 3), "per_image": {n: r.metrics for n, r in zip(images, results)}}

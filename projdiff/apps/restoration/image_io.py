@@ -29,9 +29,13 @@ def _from_array(array: np.ndarray, path: Path) -> torch.Tensor:
         scaled = array.astype(np.float32) / 65535.0
     elif np.issubdtype(array.dtype, np.floating):
         scaled = array.astype(np.float32)
-        if not np.isfinite(scaled).all() or scaled.min() < 0 or scaled.max() > 1:
-            raise ImageError(f"{path}: float images must hold finite values in [0, 1], got "
-                             f"[{np.nanmin(scaled):.3g}, {np.nanmax(scaled):.3g}]")
+        finite = np.isfinite(scaled)
+        if not finite.all():
+            raise ImageError(f"{path}: float images must hold finite values in [0, 1], got {int((~finite).sum())} "
+                             "NaN or Inf values")
+        if scaled.size and (scaled.min() < 0 or scaled.max() > 1):
+            raise ImageError(f"{path}: float images must hold values in [0, 1], got "
+                             f"[{scaled.min():.3g}, {scaled.max():.3g}]")
     elif array.dtype == bool:
         scaled = array.astype(np.float32)
     else:
@@ -54,6 +58,8 @@ def read_image(path: str | Path) -> torch.Tensor:
         Missing, unreadable or corrupt files and unsupported modes; the message names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     suffix = path.suffix.lower()

@@ -6,7 +6,9 @@ name. ``done/<key>`` always keeps ``record.json``, so a second rename onto it fa
 attempt per item ever commits, whatever was killed and whichever processes ran. After a kill,
 :meth:`JobStore.recover` deletes attempts that did not commit and finishes moving the files of those
 that did. So a file under an output name is always complete and always comes from the item's one
-committed attempt, and nothing temporary ever appears outside ``.projdiff-job``.
+committed attempt, and nothing temporary ever appears outside ``.projdiff-job``. The record keeps
+the SHA-256 of every output; an item whose outputs were deleted or changed since is withdrawn by
+``recover`` and runs again.
 
 Layout of ``OUT/.projdiff-job``::
 
@@ -30,11 +32,12 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
 
-from projdiff.utils.files import write_json
+from projdiff.utils.files import sha256_file, write_json
 
 FOLDER = ".projdiff-job"
 RECORD = "record.json"
@@ -51,8 +54,9 @@ class JobStore:
         self._log = None
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder's lock; raises ``FileExistsError`` if another run holds it."""
+    def lock(self, wait: bool = False) -> Iterator[None]:
+        """Hold the folder's lock; raises ``FileExistsError`` if another run holds it (or, with ``wait``,
+        waits for it: ``restore`` holds it only while it publishes a result)."""
         import fcntl
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -60,22 +64,40 @@ class JobStore:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FileExistsError(f"{self.out}: another projdiff run is using this output folder") from None
+                if not wait:
+                    raise FileExistsError(f"{self.out}: another projdiff run is using this output folder") from None
+                print(f"{self.out}: waiting for another projdiff run that uses this output folder", file=sys.stderr)
+                fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
     def recover(self) -> None:
         """Undo uncommitted attempts and finish publishing committed ones (call under :meth:`lock`).
 
-        A committed item whose output files have since been deleted is withdrawn, so it runs again.
+        A committed item whose output files have since been deleted or changed (their SHA-256
+        differs from the record's) is withdrawn, so it runs again.
         """
         shutil.rmtree(self.root / "staging", ignore_errors=True)
         for folder in sorted((self.root / "done").glob("*")):
             record = _read_json(folder / RECORD)
-            if record is None or not all(self._publish(folder, rel) for rel in record["outputs"]):
-                withdrawn = self.root / "staging" / f"{folder.name}.withdrawn"
-                withdrawn.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(folder, withdrawn)
-                shutil.rmtree(withdrawn)
+            if record is None or not all(self._publish(folder, rel) for rel in record["outputs"]) \
+                    or not self._intact(record):
+                self._withdraw(folder)
+
+    def withdraw(self, key: str) -> None:
+        """Forget a committed item (its outputs stay where they are, to be replaced by a new attempt)."""
+        if (self.root / "done" / key).is_dir():
+            self._withdraw(self.root / "done" / key)
+
+    def _withdraw(self, folder: Path) -> None:
+        withdrawn = self.root / "staging" / f"{folder.name}.withdrawn"
+        withdrawn.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(folder, withdrawn)
+        shutil.rmtree(withdrawn)
+
+    def _intact(self, record: dict) -> bool:
+        """Whether the published outputs still have the hashes recorded at commit (records without hashes pass)."""
+        hashes = record.get("sha256", {})
+        return all(sha256_file(self.out / rel) == digest for rel, digest in hashes.items())
 
     def is_done(self, key: str) -> bool:
         return (self.root / "done" / key / RECORD).is_file()
@@ -93,7 +115,8 @@ class JobStore:
     def commit(self, key: str, staging: Path, record: dict) -> bool:
         """Commit the files in ``staging`` (named as the last part of ``record["outputs"]``, paths
         relative to ``out``) and publish them; returns False, discarding them, if the item was
-        already committed by another attempt."""
+        already committed by another attempt. Adds the outputs' SHA-256 to the record as ``sha256``."""
+        record["sha256"] = {rel: sha256_file(staging / Path(rel).name) for rel in record["outputs"]}
         write_json(staging / RECORD, record)
         target = self.root / "done" / key
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Image quality figures: PSNR and SSIM through piq (data range 1), LPIPS only with local weights.
 
 LPIPS needs the AlexNet backbone weights in torch's hub cache; they cannot be downloaded here, so
-when they are missing the figure is reported as unavailable, never estimated.
+when they are missing ``lpips`` is ``null`` (None) with the reason in ``lpips_note``, never
+estimated and never a string where a number belongs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def lpips_weights_available() -> bool:
 
 
 def image_metrics(estimate: torch.Tensor, truth: torch.Tensor) -> dict:
-    """PSNR (dB) and SSIM of (C, H, W) images in [0, 1]; LPIPS or the reason it is missing."""
+    """PSNR (dB) and SSIM of (C, H, W) images in [0, 1]; LPIPS, or None and ``lpips_note`` saying why."""
     import piq
 
     a = estimate.detach().float().clamp(0, 1)[None]
@@ -34,5 +35,6 @@ def image_metrics(estimate: torch.Tensor, truth: torch.Tensor) -> dict:
         rgb = lambda t: (t.expand(-1, 3, -1, -1) * 2 - 1)  # noqa: E731
         out["lpips"] = round(float(model(rgb(a), rgb(b)).mean()), 5)
     else:
-        out["lpips"] = f"unavailable: {LPIPS_WEIGHTS} is not in the torch hub cache ({torch.hub.get_dir()})"
+        out["lpips"] = None
+        out["lpips_note"] = f"LPIPS not computed: {LPIPS_WEIGHTS} is not in the torch hub cache ({torch.hub.get_dir()})"
     return out

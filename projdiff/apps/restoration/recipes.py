@@ -73,6 +73,8 @@ class ImageFolderData:
             raise FileNotFoundError(f"--data {folder}: no such folder")
         if len(recipe.shape) != 3:
             raise ValueError(f"--data {folder}: images need a 2D architecture, got items of shape {recipe.shape}")
+        if recipe.channels not in (1, 3):
+            raise ValueError(f"--channels: images have 1 (grayscale) or 3 (RGB) channels, got {recipe.channels}")
         train_files, held_files = _split_files(folder)
         size, channels = recipe.size, recipe.channels
         if self.patches:

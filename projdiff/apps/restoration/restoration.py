@@ -4,11 +4,22 @@ Units: pixels are in [0, 1] and ``sigma_y`` is in pixel units; the prior is put 
 units by ``AffinePrior.unit_interval`` (the one documented conversion), so operators and
 measurements never leave pixel units.
 
-Sizes: the learned priors are fully convolutional, so an image of any size is restored in one
-piece (no tiles, hence no seams). Sides must be multiples of the UNet's ``size_multiple`` (and of
-the super-resolution factor); other sizes are centre-cropped to the largest such multiple, and
-the crop is reported. Images smaller than the prior's training size are refused unless
-``pad=True`` (reflection padding, removed again from the result).
+Sizes (height x width everywhere): the learned priors are fully convolutional, so an image of any
+size is restored in one piece (no tiles, hence no seams). Sides must be multiples of the UNet's
+``size_multiple`` (and of the super-resolution factor) and at least the prior's training size;
+other images are padded at the bottom and right by reflection up to such a size, and every
+output is cropped back, so outputs have the input's size. The padding is reported in ``notes``.
+Before solving, the memory the network will need is estimated (``projdiff.apps.budget``) and a
+request that cannot fit is refused with the estimate in the message.
+
+Devices: ``device`` and ``dtype`` move the prior (in place) and the measurement; the measurement
+is always simulated on the CPU in float32, so it is the same bytes on every device, and results
+come back to the CPU as float32.
+
+Measurements: ``Restoration.measured`` is the measurement at its own size (a 4x smaller image for
+``sr4``, the gray image for ``colorize``...) for the tasks whose measurement is an image, so that
+writing it and restoring it with ``restore_measurement`` (the same task, settings and seed)
+restores the same case; ``measurement`` is its preview at the image's size, for figures.
 
 Channels (``ChannelPlan``): a grayscale prior restores an RGB image channel by channel (each channel
 is one item of the batch, with its own seed); an RGB prior restores a grayscale image as a colour
@@ -23,12 +34,16 @@ the engine's calibrated default rule (``"auto"``, see ``projdiff.engine.projdiff
 
 from __future__ import annotations
 
+import copy
 import math
+import sys
 from dataclasses import dataclass, field
 
 import torch
 
+from projdiff.apps.budget import check_memory, estimate_solve
 from projdiff.apps.restoration.degradations import TaskSpec, build_operator, measurement_preview
+from projdiff.apps.restoration.image_io import read_image
 from projdiff.apps.restoration.metrics import image_metrics
 from projdiff.engine import solve
 from projdiff.operators import GrayscaleObservation, Operator
@@ -43,7 +58,11 @@ def _generator(*parts) -> torch.Generator:
 
 @dataclass
 class Restoration:
-    """Result of :func:`restore_image` (all images (C, H, W) in [0, 1], float32)."""
+    """Result of :func:`restore_image` (all images (C, H, W) in [0, 1], float32, on the CPU).
+
+    ``measured`` is the measurement at its own size for tasks whose measurement is an image
+    (None for ``cs`` and ``phase``); ``measurement`` is its preview at the image's size.
+    """
 
     restored: torch.Tensor
     measurement: torch.Tensor
@@ -51,36 +70,64 @@ class Restoration:
     truth: torch.Tensor | None
     metrics: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    measured: torch.Tensor | None = None
 
 
-def prepare_image(image: torch.Tensor, multiple: int, native: int | None, pad: bool):
-    """Bring an image to a size the prior and task accept.
+def pad_bottom_right(image: torch.Tensor, height: int, width: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad (C, h, w) to (C, height, width) at the bottom and right: by reflection (repeated while the
+    padding is larger than the image; edge replication for a 1-pixel side), or with ``mode`` "zeros"/"ones"."""
+    if mode in ("zeros", "ones"):
+        out = torch.full((image.shape[0], height, width), float(mode == "ones"), dtype=image.dtype)
+        out[:, : image.shape[1], : image.shape[2]] = image
+        return out
+    out = image[None]
+    while out.shape[-2:] != (height, width):
+        h, w = out.shape[-2:]
+        dh, dw = min(height - h, max(h - 1, 0)), min(width - w, max(w - 1, 0))
+        if dh == 0 and dw == 0:  # a side of one pixel cannot be reflected
+            return torch.nn.functional.pad(out, (0, width - w, 0, height - h), mode="replicate")[0]
+        out = torch.nn.functional.pad(out, (0, dw, 0, dh), mode="reflect")
+    return out[0]
 
-    With ``pad`` the image is padded by reflection up to at least ``native`` and to multiples of
-    ``multiple``; otherwise images smaller than ``native`` are refused and others centre-cropped
-    to multiples. Returns ``(image, padding or None, notes)`` with padding as (left, right, top, bottom).
-    """
-    c, h, w = image.shape
-    if pad:
-        th = max(native or 0, -(-h // multiple) * multiple)
-        tw = max(native or 0, -(-w // multiple) * multiple)
-        th, tw = -(-th // multiple) * multiple, -(-tw // multiple) * multiple
-        if (th, tw) == (h, w):
-            return image, None, []
-        if th > 2 * h or tw > 2 * w:
-            raise ValueError(f"image: {w}x{h} is too small to pad to {tw}x{th} by reflection")
-        padding = ((tw - w) // 2, tw - w - (tw - w) // 2, (th - h) // 2, th - h - (th - h) // 2)
-        image = torch.nn.functional.pad(image[None], padding, mode="reflect")[0]
-        return image, padding, [f"padded {w}x{h} to {tw}x{th} by reflection"]
-    if native is not None and (h < native or w < native):
-        raise ValueError(f"image: {w}x{h} is smaller than the prior's {native}x{native} training size; "
-                         "pass --pad to pad it by reflection")
-    nh, nw = h - h % multiple, w - w % multiple
-    if (nh, nw) == (h, w):
-        return image, None, []
-    top, left = (h - nh) // 2, (w - nw) // 2
-    return (image[:, top : top + nh, left : left + nw], None,
-            [f"centre-cropped {w}x{h} to {nw}x{nh} (sides must be multiples of {multiple})"])
+
+def padded_size(height: int, width: int, multiple: int, native: int | None) -> tuple[int, int]:
+    """The smallest size >= (height, width) and >= the training size with sides multiples of ``multiple``."""
+    def side(n: int) -> int:
+        return -(-max(n, native or 0) // multiple) * multiple
+
+    return side(height), side(width)
+
+
+def prepare_image(image: torch.Tensor, multiple: int, native: int | None) -> tuple[torch.Tensor, list[str]]:
+    """Pad (C, H, W) at the bottom and right by reflection to ``padded_size``; returns ``(image, notes)``."""
+    _, h, w = image.shape
+    th, tw = padded_size(h, w, multiple, native)
+    if (th, tw) == (h, w):
+        return image, []
+    return pad_bottom_right(image, th, tw), [f"padded {h}x{w} to {th}x{tw} at the bottom and right by reflection "
+                                             f"(sides must be multiples of {multiple}"
+                                             + (f", at least {native}" if native else "") + "); outputs are "
+                                             f"cropped back to {h}x{w}"]
+
+
+def _with_padded_mask(spec: TaskSpec, size: tuple[int, int], padded: tuple[int, int], fill: str) -> TaskSpec:
+    """``spec`` with its mask file read and padded like the image (``fill``: "ones" where the padding is
+    simulated, so observed; "zeros" for a given measurement, where nothing was observed)."""
+    file = spec.settings.get("mask")
+    if file is None or isinstance(file, torch.Tensor) or size == padded:
+        return spec
+    mask = read_image(file).mean(0, keepdim=True)
+    if tuple(mask.shape[-2:]) != size:
+        raise ValueError(f"{file}: mask is {mask.shape[-2]}x{mask.shape[-1]}, the image is {size[0]}x{size[1]}")
+    built = copy.copy(spec)
+    built.settings = {**spec.settings, "mask": pad_bottom_right((mask > 0.5).float(), *padded, fill)}
+    return built
+
+
+def _multiple_and_native(prior, spec: TaskSpec) -> tuple[int, int | None]:
+    multiple = math.lcm(getattr(prior, "size_multiple", 1), spec.size_multiple)
+    native = prior.unet.config.sample_size if hasattr(prior, "unet") else None
+    return multiple, native
 
 
 def default_step_size(num_samples: int) -> float | str:
@@ -116,21 +163,38 @@ class ChannelPlan:
         return self.image(samples.mean(dim=2, keepdim=True).std(dim=0) if self.luminance else samples.std(dim=0))
 
 
+def _place(prior, device, dtype) -> torch.device:
+    """Move the prior to ``device`` / ``dtype`` (when given); returns the device it is on."""
+    if device is not None or dtype is not None:
+        prior.to(device=device, dtype=dtype)
+    param = next(prior.parameters(), None) if hasattr(prior, "parameters") else None
+    return param.device if param is not None else torch.device("cpu")
+
+
 def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float, seed: int, steps: int,
-           num_samples: int, progress: bool, options: dict, plan: ChannelPlan):
-    """Build the degradation for items of ``shape`` and solve; returns ``(degradation, result)``."""
+           num_samples: int, progress: bool, options: dict, plan: ChannelPlan, device: torch.device):
+    """Build the degradation for items of ``shape``, check the memory the prior needs and solve on
+    ``device``; returns ``(degradation, result)`` (the degradation stays on the CPU)."""
     options = {"step_size": default_step_size(num_samples), **options}
     degradation = build_operator(spec, shape, _generator("operator", seed))
     if tuple(y.shape[1:]) != tuple(degradation.output_shape):
         raise ValueError(f"measurement: expected shape {tuple(degradation.output_shape)} per item for task "
-                         f"{spec.name} on a {shape[-1]}x{shape[-2]} image, got {tuple(y.shape[1:])}")
+                         f"{spec.name} on a {shape[-2]}x{shape[-1]} image, got {tuple(y.shape[1:])}")
     operator = degradation
     if plan.luminance:
         if not getattr(degradation, "linear", False):
             raise ValueError(f"task {spec.name}: a grayscale image needs a grayscale prior (e.g. --prior "
                              "bundled:fashion-mnist-32) for this nonlinear task, or an RGB image")
         operator = GrayscaleObservation(degradation)
-    result = solve(operator, AffinePrior.unit_interval(prior), y, sigma_y=sigma_y, steps=steps,
+    items = num_samples * y.shape[0]
+    estimate = estimate_solve(prior, items, tuple(shape[1:]), steps + 1, time_it=progress)
+    if estimate is not None:
+        what = f"samples {num_samples} x {y.shape[0]} item(s) of {shape[-2]}x{shape[-1]} pixels"
+        check_memory(what, estimate.bytes, device, "use fewer samples or a smaller image")
+        if progress:
+            print(f"{spec.name}: {what}, {steps} steps on {device}: {estimate.describe()}", file=sys.stderr)
+    on_device = operator if device.type == "cpu" else copy.deepcopy(operator).to(device)
+    result = solve(on_device, AffinePrior.unit_interval(prior), y.to(device), sigma_y=sigma_y, steps=steps,
                    num_samples=num_samples, seed=seed, progress=progress, **options)
     return degradation, result
 
@@ -144,9 +208,12 @@ def simulate(spec: TaskSpec, items: torch.Tensor, sigma_y: float, seed: int) -> 
                                                    dtype=clean.dtype)
 
 
-def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> ChannelPlan:
+def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> tuple[ChannelPlan, list[str]]:
+    """How the image's channels meet the prior's, and notes (a noise level far above the data)."""
     if sigma_y < 0 or not math.isfinite(sigma_y):
         raise ValueError(f"sigma_y: expected a finite value >= 0, got {sigma_y}")
+    if prior.shape is None or len(prior.shape) != 3:
+        raise ValueError(f"prior: not an image prior (its items have shape {prior.shape}, expected (C, H, W))")
     per_channel = prior.shape[0] == 1 and channels == 3
     if per_channel and spec.degradation.needs_rgb:
         raise ValueError(f"task {spec.name}: needs an RGB prior; the prior is grayscale")
@@ -154,7 +221,9 @@ def _channel_plan(sigma_y: float, prior, spec: TaskSpec, channels: int) -> Chann
     if luminance and spec.degradation.needs_rgb:
         raise ValueError(f"task {spec.name}: the image is grayscale, so it is the measurement itself; restore it "
                          "with --measurement")
-    return ChannelPlan(per_channel, luminance)
+    notes = [f"sigma_y {sigma_y:g} is far above the pixel range [0, 1]: the measurement is mostly noise "
+             "(sigma_y is in pixel units; 8-bit noise of 5 levels is 5/255 = 0.02)"] if sigma_y > 1 else []
+    return ChannelPlan(per_channel, luminance), notes
 
 
 def restore_image(
@@ -166,8 +235,9 @@ def restore_image(
     steps: int = 100,
     num_samples: int = 1,
     seed: int = 0,
-    pad: bool = False,
     progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
     **options,
 ) -> Restoration:
     """Simulate ``spec``'s measurement of ``image`` (with noise ``sigma_y``) and restore it.
@@ -175,41 +245,46 @@ def restore_image(
     Parameters
     ----------
     image : tensor of shape (C, H, W) in [0, 1]
-        The ground truth the measurement is simulated from (C = 1 or 3).
+        The ground truth the measurement is simulated from (C = 1 or 3); any size (padded, then
+        cropped back, see the module docstring).
     spec : TaskSpec
     prior : DiffusersPrior (or any prior of [-1, 1] data with a ``data_range``)
     sigma_y : float, default 0
         Measurement noise in pixel units; the noise is drawn from a stream derived from ``seed``.
-    pad : bool, default False
-        Pad images smaller than the prior's training size by reflection.
+    device, dtype : optional
+        Where the prior runs (it is moved there) and the dtype of its weights; default: as it is.
     steps, num_samples, seed, progress, **options
-        Passed to :func:`projdiff.solve`.
+        Passed to :func:`projdiff.solve`; with ``progress`` the memory and time estimate is printed
+        to stderr first.
 
     Returns
     -------
-    Restoration with PSNR and SSIM against ``image`` in ``metrics``.
+    Restoration of the input's size, with PSNR and SSIM against ``image`` in ``metrics``.
     """
-    plan = _channel_plan(sigma_y, prior, spec, image.shape[0])
-    multiple = math.lcm(getattr(prior, "size_multiple", 1), spec.size_multiple)
-    native = prior.unet.config.sample_size if hasattr(prior, "unet") else None
-    image, padding, notes = prepare_image(image, multiple, native, pad)
+    plan, notes = _channel_plan(sigma_y, prior, spec, image.shape[0])
+    device = _place(prior, device, dtype)
+    multiple, native = _multiple_and_native(prior, spec)
+    _, h, w = image.shape
+    image, padding_notes = prepare_image(image, multiple, native)
+    spec_built = _with_padded_mask(spec, (h, w), tuple(image.shape[-2:]), "ones")
     items = plan.items(image)                                          # (B, C', H, W)
     shape = tuple(items.shape[1:])
-    _, y = simulate(spec, items, sigma_y, seed)
-    degradation, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options, plan)
+    _, y = simulate(spec_built, items, sigma_y, seed)
+    degradation, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
+                                 plan, device)
 
-    def as_image(t: torch.Tensor | None) -> torch.Tensor | None:
-        if t is None or padding is None:
-            return t
-        left, right, top, bottom = padding
-        return t[:, top : t.shape[-2] - bottom, left : t.shape[-1] - right]
+    def as_image(t: torch.Tensor | None, scale: int = 1) -> torch.Tensor | None:
+        """(C, H, W) on the CPU, cropped back to the input (``scale``: image pixels per measurement pixel)."""
+        return None if t is None else t.float().cpu()[:, : -(-h // scale), : -(-w // scale)]
 
     restored = as_image(plan.image(result.x)).clamp(0, 1)
     truth = as_image(plan.image(items))
     std = as_image(plan.spread(result.samples))
     metrics = {**image_metrics(restored, truth), **_settings(spec, sigma_y, steps, num_samples, seed, result)}
-    preview = measurement_preview(spec, degradation, y, shape)
-    return Restoration(restored, as_image(plan.image(preview)), std, truth, metrics, notes)
+    measured = (as_image(plan.image(y), spec.degradation.upscale).clamp(0, 1)
+                if spec.degradation.image_measurement else None)
+    preview = as_image(plan.image(measurement_preview(spec_built, degradation, y, shape)))
+    return Restoration(restored, preview, std, truth, metrics, notes + padding_notes, measured)
 
 
 def restore_measurement(
@@ -223,6 +298,8 @@ def restore_measurement(
     num_samples: int = 1,
     seed: int = 0,
     progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
     **options,
 ) -> Restoration:
     """Restore an image of ``image_size`` (H, W) from a given measurement.
@@ -231,21 +308,50 @@ def restore_measurement(
     ----------
     measurement : tensor
         Image-shaped tasks (sr2, sr4, inpaint, deblur, colorize, hdr, denoise): (C, h, w) in [0, 1]
-        (for inpainting the missing pixels are ignored); cs and phase: the raw measurement of one
-        item, shaped like the operator's output. Random parts of the operator (inpainting masks,
-        sensing rows) are rebuilt from ``seed``, so pass the seed that made the measurement.
+        with (h, w) = ``image_size`` / the task's upscale factor (for inpainting the missing pixels
+        are ignored; for colorize an RGB measurement is averaged to gray); padded like an image
+        and the result cropped back. cs and phase: the raw measurement of one item, shaped like
+        the operator's output for ``image_size`` (no padding: the size must suit the prior).
+        Random parts of the operator (inpainting masks, sensing rows) are rebuilt from ``seed``,
+        so pass the seed that made the measurement.
     image_size : (H, W)
+    device, dtype : optional
+        As in :func:`restore_image`.
     """
-    image_like = spec.degradation.image_measurement and measurement.dim() == 3
-    channels = 3 if spec.degradation.needs_rgb else measurement.shape[0] if image_like else prior.shape[0]
-    plan = _channel_plan(sigma_y, prior, spec, channels)
-    shape = (1 if plan.per_channel or plan.luminance else channels, *image_size)
+    degradation = spec.degradation
+    image_like = degradation.image_measurement and measurement.dim() == 3
+    if image_like and degradation.needs_rgb and measurement.shape[0] == 3:
+        measurement = measurement.mean(0, keepdim=True)                  # a gray image saved as RGB
+    channels = 3 if degradation.needs_rgb else measurement.shape[0] if image_like else prior.shape[0]
+    plan, notes = _channel_plan(sigma_y, prior, spec, channels)
+    device = _place(prior, device, dtype)
+    h, w = image_size
+    spec_built, padded, padding_notes = spec, (h, w), []
+    if image_like:
+        upscale = degradation.upscale
+        if tuple(measurement.shape[-2:]) != (-(-h // upscale), -(-w // upscale)):
+            raise ValueError(f"measurement: expected {-(-h // upscale)}x{-(-w // upscale)} pixels for task "
+                             f"{spec.name} on a {h}x{w} image, got {measurement.shape[-2]}x{measurement.shape[-1]}")
+        multiple, native = _multiple_and_native(prior, spec)
+        padded = padded_size(h, w, multiple, native)
+        if padded != (h, w):
+            measurement = pad_bottom_right(measurement, padded[0] // upscale, padded[1] // upscale)
+            padding_notes = [f"padded the measurement to a {padded[0]}x{padded[1]} image at the bottom and right "
+                             f"by reflection; outputs are cropped back to {h}x{w}"]
+        spec_built = _with_padded_mask(spec, (h, w), padded, "zeros")
+    shape = (1 if plan.per_channel or plan.luminance else channels, *padded)
     y = plan.items(measurement)
-    degradation, result = _solve(spec, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options, plan)
-    restored = plan.image(result.x).clamp(0, 1)
+    degradation, result = _solve(spec_built, prior, y, shape, sigma_y, seed, steps, num_samples, progress, options,
+                                 plan, device)
+
+    def as_image(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.float().cpu()[:, :h, :w]
+
+    restored = as_image(plan.image(result.x)).clamp(0, 1)
     metrics = _settings(spec, sigma_y, steps, num_samples, seed, result)
-    preview = plan.image(measurement_preview(spec, degradation, y, shape))
-    return Restoration(restored, preview, plan.spread(result.samples), None, metrics, [])
+    preview = as_image(plan.image(measurement_preview(spec_built, degradation, y, shape)))
+    return Restoration(restored, preview, as_image(plan.spread(result.samples)), None, metrics,
+                       notes + padding_notes)
 
 
 def _settings(spec: TaskSpec, sigma_y: float, steps: int, num_samples: int, seed: int, result) -> dict:

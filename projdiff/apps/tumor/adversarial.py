@@ -134,8 +134,8 @@ def propose(prior: DiffusersPrior, crops: torch.Tensor, slices: int, config: Adv
     """
     x, lesion, organ = crops[:, :slices], crops[:, slices : 2 * slices], crops[:, 2 * slices :]
     low, high = (math.log(v) for v in config.sigma_range)
-    sigma = torch.exp(low + (high - low) * torch.rand(x.shape[0], generator=generator))
-    noisy = x + sigma[:, None, None, None] * torch.randn(x.shape, generator=generator)
+    sigma = torch.exp(low + (high - low) * torch.rand(x.shape[0], generator=generator)).to(x.device)
+    noisy = x + sigma[:, None, None, None] * torch.randn(x.shape, generator=generator).to(x.device)
     estimate = prior.denoise(noisy, sigma, torch.cat([lesion, organ], dim=1)).clamp(-1.0, 1.0)
     region = redrawn_region(lesion, organ, config.margin)
     return x, region * estimate + (1 - region) * x, lesion
@@ -169,21 +169,25 @@ def lesion_voxel_loss(model: SliceSegmenter, fake: torch.Tensor, lesion: torch.T
 
 def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str | Path, judge: str | Path,
                          out: str | Path, config: AdversarialConfig = AdversarialConfig(),
-                         progress: bool = True) -> dict:
+                         progress: bool = True, device=None) -> dict:
     """Train the lesion prior ``prior`` and the discriminator ``discriminator`` against each other, with
     the frozen judge ``judge`` in the generator's loss.
 
     ``data`` is the lesion-crop cache the prior was trained on. Writes ``out/prior`` (a diffusers
     folder), ``out/discriminator`` (a segmenter folder of kind ``tumor-discriminator``),
-    ``out/log.jsonl`` (per-step losses) and ``out/info.json``; returns the info.
+    ``out/log.jsonl`` (per-step losses) and ``out/info.json``; returns the info. ``device`` (default
+    the CPU) is where the three networks run; random draws stay on the CPU.
     """
     spec = LesionCropSpec.from_dict(read_manifest(data)["spec"])
-    model = load_prior(str(prior))
+    device = torch.device(device or "cpu")
+    model = load_prior(str(prior)).to(device)
     LesionPriorCard.from_dict(model.metadata, f"--prior {prior}")
     critic, critic_checkpoint = load_frozen(discriminator, DISCRIMINATOR_KIND, "--discriminator")
     detector, detector_checkpoint = load_frozen(judge, JUDGE_KIND, "--judge")
+    critic, detector = critic.to(device), detector.to(device)
     detector.requires_grad_(False)
     train_set, validation, _ = lesion_training_data(data, spec.slices, spec.size, config.seed, progress=progress)
+    validation = validation.to(device)
     unet, scheduler = model.unet, model.scheduler
     before = heldout_loss(unet, scheduler, validation)
     g_opt = torch.optim.AdamW(unet.parameters(), lr=config.generator_lr)
@@ -197,7 +201,7 @@ def adversarial_finetune(data: str | Path, prior: str | Path, discriminator: str
     critic.train()
     for step in tqdm(range(config.steps), desc="adversarial", unit="step", disable=not progress):
         picks = [int(order[(step * config.batch_size + j) % len(order)]) for j in range(config.batch_size)]
-        crops = torch.stack([train_set[i] for i in picks])
+        crops = torch.stack([train_set[i] for i in picks]).to(device)
         real, fake, lesion = propose(model, crops, spec.slices, config, generator)
 
         d_loss = discriminator_loss(critic, real, fake.detach(), lesion)

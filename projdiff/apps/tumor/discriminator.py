@@ -87,19 +87,21 @@ def evaluate_discriminator(model: SliceSegmenter, volumes: Sequence[SegVolume]) 
 
 def train_discriminator(data: str | Path, prior: str, out: str | Path, lesions: int, steps: int,
                         batch_size: int = 32, learning_rate: float = 1e-3, seed: int = 0, backend_steps: int = 25,
-                        config: SegmenterConfig | None = None, held_out: int = 32, progress: bool = True) -> dict:
+                        config: SegmenterConfig | None = None, held_out: int = 32, progress: bool = True,
+                        device=None, dtype=None) -> dict:
     """Train a discriminator on ``lesions`` real patches of the cache ``data`` and their twins drawn by the
     ProjDiff backend with the lesion prior ``prior`` (``backend_steps`` noise levels); save it to ``out``.
 
     The first ``held_out`` validation patches and their twins give the ``validation`` figures.
+    ``device`` (default the CPU) runs the prior (with weights of ``dtype``) and the training.
     Returns the saved ``info``.
     """
     spec = LesionCropSpec.from_dict(read_manifest(data)["spec"])
     config = config or SegmenterConfig(window=spec.window, spacing=spec.spacing)
-    backend = ProjDiffLesion.load(prior, steps=backend_steps, spacing=spec.spacing)
+    backend = ProjDiffLesion.load(prior, steps=backend_steps, spacing=spec.spacing, device=device, dtype=dtype)
     patches = load_patches(data, "train")
     chosen = np.random.default_rng(derive_seed("discriminator-patches", seed)).permutation(len(patches))[:lesions]
-    model = make_segmenter(config, seed)
+    model = make_segmenter(config, seed).to(device or "cpu")
     train = SlicePatches(twin_volumes([patches[i] for i in sorted(chosen)], backend, config, seed, progress),
                          config, seed=seed)
     info = {"data": str(data), "prior": backend.checkpoint, "backend_steps": backend_steps, "lesions": len(chosen),

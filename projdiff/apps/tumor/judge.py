@@ -91,15 +91,16 @@ def evaluate_judge(model: SliceSegmenter, volumes: Sequence[SegVolume]) -> dict:
 
 
 def train_judge(data: str | Path, out: str | Path, steps: int, batch_size: int = 32, learning_rate: float = 1e-3,
-                seed: int = 0, config: SegmenterConfig | None = None, progress: bool = True) -> dict:
+                seed: int = 0, config: SegmenterConfig | None = None, progress: bool = True, device=None) -> dict:
     """Train a judge on the training split of the lesion-crop cache ``data``; save it to ``out``.
 
-    The config's spacing and window default to the cache's. Returns the saved ``info`` (training
-    time, seconds per step, validation figures on the validation split).
+    The config's spacing and window default to the cache's; ``device`` is where it trains (default
+    the CPU). Returns the saved ``info`` (training time, seconds per step, validation figures on
+    the validation split).
     """
     spec = LesionCropSpec.from_dict(read_manifest(data)["spec"])
     config = config or SegmenterConfig(window=spec.window, spacing=spec.spacing)
-    model = make_segmenter(config, seed)
+    model = make_segmenter(config, seed).to(device or "cpu")
     train = SlicePatches(judge_volumes(load_patches(data, "train"), config), config, seed=seed)
     info = {"data": str(data), "seed": seed, "learning_rate": learning_rate,
             "parameters": sum(p.numel() for p in model.parameters()),

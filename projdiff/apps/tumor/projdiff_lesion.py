@@ -105,9 +105,10 @@ class ProjDiffLesion:
                              f"and edge_mm > 0, got {self.steps}, {self.overlap}, {self.margin_mm}, {self.edge_mm}")
 
     @classmethod
-    def load(cls, prior: str = DEFAULT_PRIOR, **options) -> "ProjDiffLesion":
-        """The backend with the prior ``bundled:NAME`` / folder ``prior`` (options as the constructor's)."""
-        return cls(load_prior(prior), checkpoint=checkpoint_info(prior), **options)
+    def load(cls, prior: str = DEFAULT_PRIOR, device=None, dtype=None, **options) -> "ProjDiffLesion":
+        """The backend with the prior ``bundled:NAME`` / folder ``prior`` (options as the constructor's),
+        the prior moved to ``device`` with weights of ``dtype`` (default: the CPU, float32)."""
+        return cls(load_prior(prior).to(device=device, dtype=dtype), checkpoint=checkpoint_info(prior), **options)
 
     @property
     def slices(self) -> int:
@@ -149,17 +150,18 @@ class ProjDiffLesion:
         known = np.pad(~redraw, pads, constant_values=True)
         condition = np.stack([np.pad(lesion, pads), np.pad(organ, pads)]).astype(np.float32)
         rows = np.flatnonzero(~known.all(axis=(1, 2)))
+        param = next(self.prior.parameters())
         for k, start in enumerate(stack_starts(int(rows[0]), int(rows[-1]), x.shape[0], slices, self.overlap)):
             window = slice(start, start + slices)
             observed = known[window]
             if observed.all():
                 continue
             stack = condition[:, window].reshape(1, 2 * slices, *x.shape[1:])
-            bound = self.prior.with_condition(torch.from_numpy(stack))
-            result = solve(Inpainting(torch.from_numpy(observed.astype(np.float32))),
-                                    AffinePrior.unit_interval(bound), torch.from_numpy(x[window] * observed)[None],
-                                    steps=self.steps, seed=derive_seed("projdiff-lesion", seed, k), progress=False,
-                                    step_size=self.step_size)
-            x[window] = np.where(observed, x[window], np.clip(result.x[0].numpy(), 0.0, 1.0))
+            bound = self.prior.with_condition(torch.from_numpy(stack).to(param.device))
+            operator = Inpainting(torch.from_numpy(observed.astype(np.float32))).to(param.device)
+            result = solve(operator, AffinePrior.unit_interval(bound),
+                           torch.from_numpy(x[window] * observed)[None].to(param.device), steps=self.steps,
+                           seed=derive_seed("projdiff-lesion", seed, k), progress=False, step_size=self.step_size)
+            x[window] = np.where(observed, x[window], np.clip(result.x[0].float().cpu().numpy(), 0.0, 1.0))
             known[window] = True
         return x[tuple(slice(before, before + n) for (before, _), n in zip(pads, unit.shape))]

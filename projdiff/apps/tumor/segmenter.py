@@ -170,10 +170,11 @@ def train_segmenter(model: SliceSegmenter, data: Dataset, steps: int, batch_size
     from tqdm.auto import tqdm
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    device = next(model.parameters()).device  # batches go where the model is
     model.train()
     losses, started = [], time.perf_counter()
     for step in tqdm(range(steps), desc="segmenter", unit="step", disable=not progress):
-        batch = torch.stack([data[(step * batch_size + j) % len(data)] for j in range(batch_size)])
+        batch = torch.stack([data[(step * batch_size + j) % len(data)] for j in range(batch_size)]).to(device)
         loss = segmentation_loss(model(batch[:, :-1]), batch[:, -1:])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -198,11 +199,12 @@ def predict_slices(model: SliceSegmenter, unit: np.ndarray, slices: Sequence[int
     pad = [(0, 0), (0, -height % SIZE_MULTIPLE), (0, -width % SIZE_MULTIPLE)]
     padded = torch.from_numpy(np.pad(np.asarray(unit, np.float32), pad, mode="edge"))
     c = model.config.context
+    device = next(model.parameters()).device
     out = []
     for first in range(0, len(slices), batch):
         rows = [np.clip(np.arange(s - c, s + c + 1), 0, depth - 1) for s in slices[first:first + batch]]
-        x = torch.stack([padded[torch.from_numpy(r)] for r in rows])
-        out.append(torch.sigmoid(model(x))[:, 0, :height, :width])
+        x = torch.stack([padded[torch.from_numpy(r)] for r in rows]).to(device)
+        out.append(torch.sigmoid(model(x))[:, 0, :height, :width].float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, height, width), np.float32)
 
 
@@ -212,7 +214,7 @@ def save_segmenter(folder: str | Path, model: SliceSegmenter, kind: str, info: d
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
+    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
     write_json(folder / CONFIG_FILE, {"kind": kind, "config": json.loads(json.dumps(asdict(model.config))),
                                       "info": dict(info or {})})
 

@@ -103,8 +103,8 @@ def test_cli_separate_writes_stems_spectrogram_and_metrics(tiny_audio_prior_dir,
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "cannot read audio"),
-    (lambda p: p.write_bytes(b"RIFF....WAVEjunk"), "cannot read audio"),
+    (lambda p: p.write_bytes(b""), "mix.wav: the file is empty"),
+    (lambda p: p.write_bytes(b"RIFF....WAVEjunk"), "mix.wav: not an audio file soundfile can read"),
     (lambda p: _wav(p, np.zeros((1, 800))), "all samples are silent"),
 ])
 def test_cli_separate_rejects_bad_audio(tiny_audio_prior_dir, tmp_path, capsys, make, message):
@@ -121,7 +121,9 @@ def test_cli_generate_and_its_errors(tiny_audio_prior_dir, tmp_path, capsys):
     _wav(tmp_path / "a.wav", 0.05 * np.random.default_rng(2).standard_normal((1, 700)))
     ok = main(["generate", "--given", f"soprano={tmp_path / 's.wav'}", "--prior", str(tiny_audio_prior_dir),
                "--steps", "2", "--out", str(tmp_path / "g"), "--quiet"])
-    assert ok == 0 and (tmp_path / "g" / "mix.wav").is_file() and (tmp_path / "g" / "bass.wav").is_file()
+    assert ok == 0 and sorted(p.name for p in (tmp_path / "g").iterdir()) == [
+        "s_alto.wav", "s_bass.wav", "s_mix.wav", "s_soprano.wav", "s_spectrogram.png", "s_tenor.wav"]
+    assert soundfile.info(tmp_path / "g" / "s_bass.wav").subtype == soundfile.info(tmp_path / "s.wav").subtype
     bad = main(["generate", "--given", f"soprano={tmp_path / 's.wav'}", "--given", f"alto={tmp_path / 'a.wav'}",
                 "--prior", str(tiny_audio_prior_dir), "--out", str(tmp_path / "g2")])
     assert bad == 2 and "same channels and length" in capsys.readouterr().err

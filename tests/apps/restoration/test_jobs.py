@@ -169,7 +169,7 @@ def test_bad_inputs_are_skipped_and_reported(tmp_path, tiny_prior_dir, capsys, m
                '[[tasks]]\ntask = "denoise"\n')
     load_job = jobs.load_job
 
-    def load_then_remove(path):  # the file disappears between planning and running
+    def load_then_remove(path, *args):  # the file disappears between planning and running
         planned = load_job(path)
         (tmp_path / "vanished.png").unlink()
         return planned

@@ -8,21 +8,51 @@ from projdiff.apps.arguments import positive
 from projdiff.apps.base import Command
 
 
+SPLITS = ("train", "validation", "test")
+
+
+def _splits(text: str) -> tuple[str, ...]:
+    splits = tuple(s.strip() for s in text.split(","))
+    wrong = [s for s in splits if s not in SPLITS]
+    if wrong or len(set(splits)) != len(splits):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(SPLITS)}, got {text!r}")
+    return splits
+
+
+def _rate(text: str) -> int:
+    rate = positive(int)(text)
+    if not 8000 <= rate <= 96000:
+        raise argparse.ArgumentTypeError(f"expected a sample rate fluidsynth renders, 8000 to 96000 Hz, got {text}")
+    return rate
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="dataset folder (rendering resumes where it stopped)")
     p.add_argument("--count", type=positive(int), default=120, help="four-part chorales to render (default 120)")
-    p.add_argument("--rate", type=positive(int), default=8000, help="sample rate in Hz (default 8000)")
+    p.add_argument("--rate", type=_rate, default=8000, help="sample rate in Hz, 8000 to 96000 (default 8000)")
     p.add_argument("--soundfont", help="soundfont file (default FluidR3_GM from fluid-soundfont-gm)")
-    p.add_argument("--splits", default="train,validation,test", help="splits to render (default all)")
+    p.add_argument("--splits", type=_splits, default=SPLITS,
+                   help="splits to render, comma-separated: train,validation,test (default all)")
     p.add_argument("--quiet", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
     from projdiff.apps.audio.chorales import FLUID_R3, build_chorales
 
-    manifest = build_chorales(args.out, count=args.count, sample_rate=args.rate,
-                              soundfont=args.soundfont or FLUID_R3, splits=tuple(args.splits.split(",")),
-                              progress=not args.quiet)
+    soundfont = Path(args.soundfont or FLUID_R3)
+    if not soundfont.is_file():
+        raise FileNotFoundError(f"{soundfont}: no such soundfont (--soundfont; apt-get install fluid-soundfont-gm)")
+    manifest_path = Path(args.out) / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            json.loads(manifest_path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{manifest_path}: not a chorale manifest ({exc}); use another --out") from None
+    manifest = build_chorales(args.out, count=args.count, sample_rate=args.rate, soundfont=soundfont,
+                              splits=args.splits, progress=not args.quiet)
     if not args.quiet:
         splits = {}
         for track in manifest["tracks"].values():

@@ -12,47 +12,55 @@ from projdiff.apps.base import Command
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--given", action="append", required=True, metavar="STEM=FILE", help="a given stem (repeatable)")
     p.add_argument("--out", default="generated", help="output folder (default generated)")
+    p.add_argument("--name", help="prefix of the output files (default: the name of the first --given file)")
     p.add_argument("--restricted-encoding", action="store_true", help="reuse the initial noise (ProjDiff option)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_solver_options(p, default_prior="bundled:chorales", default_steps=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from projdiff.apps.audio.audio_io import read_audio, write_audio
+    from projdiff.apps.arguments import device_of, dtype_of
+    from projdiff.apps.audio.audio_io import audio_subtype, read_audio, write_audio
     from projdiff.apps.audio.outputs import write_spectrograms
-    from projdiff.apps.audio.separation import generate
+    from projdiff.apps.audio.separation import check_rate, generate
     from projdiff.apps.audio.stem_prior import AudioPrior
     from projdiff.priors import load_prior
     from projdiff.utils.files import check_free
 
-    audio_prior = AudioPrior.of(load_prior(args.prior))
-    names = audio_prior.card.stems
-    given, rates = {}, set()
+    given, rates, files = {}, set(), []
     for item in args.given:
         name, sep, file = item.partition("=")
-        if not sep or not file:
+        if not sep or not file or not name:
             raise ValueError(f"--given: expected STEM=FILE, got {item!r}")
         if name in given:
             raise ValueError(f"--given: stem {name!r} given twice")
         given[name], rate, _ = read_audio(file)
         rates.add(rate)
+        files.append(Path(file))
     if len(rates) != 1:
         raise ValueError(f"--given: files have different sample rates {sorted(rates)}")
     rate = rates.pop()
-    out = Path(args.out)
-    wavs = [out / f"{name}.wav" for name in names] + [out / "mix.wav"]
-    check_free(wavs + [out / "spectrogram.png"], args.overwrite)
+    device, dtype = device_of(args.device), dtype_of(args.dtype)
+    audio_prior = AudioPrior.of(load_prior(args.prior))
+    check_rate(rate, audio_prior.card.sample_rate, str(files[0]))
+    names = audio_prior.card.stems
+    out, prefix = Path(args.out), args.name or files[0].stem
+    wavs = [out / f"{prefix}_{name}.wav" for name in names] + [out / f"{prefix}_mix.wav"]
+    check_free(wavs + [out / f"{prefix}_spectrogram.png"], args.overwrite)
     stems = generate(given, rate, audio_prior, steps=args.steps, seed=args.seed, progress=not args.quiet,
-                     restricted_encoding=args.restricted_encoding)
+                     restricted_encoding=args.restricted_encoding, device=device, dtype=dtype)
+    subtype = audio_subtype(files[0])
     for k, path in enumerate(wavs[:-1]):
-        write_audio(path, stems[:, k], rate)
-    write_audio(wavs[-1], stems.sum(dim=1), rate)
-    write_spectrograms(out / "spectrogram.png", [(n, stems[:, k]) for k, n in enumerate(names)], rate)
+        write_audio(path, stems[:, k], rate, subtype)
+    write_audio(wavs[-1], stems.sum(dim=1), rate, subtype)
+    write_spectrograms(out / f"{prefix}_spectrogram.png", [(n, stems[:, k]) for k, n in enumerate(names)], rate)
     if not args.quiet:
-        print(f"wrote {len(wavs)} files to {out}")
+        print(f"wrote {len(wavs) + 1} files to {out}")
     return 0
 
 
 COMMAND = Command(
     "generate", "generate missing stems that fit the given ones", add_arguments, run,
-    epilog="example:\n  projdiff generate --given soprano=melody.wav --prior bundled:chorales --out gen")
+    epilog="example:\n  projdiff generate --given soprano=melody.wav --prior bundled:chorales --out gen\n"
+           "outputs: NAME_<stem>.wav for every stem of the prior (the given ones reproduced), NAME_mix.wav and\n"
+           "  NAME_spectrogram.png, NAME being --name or the first --given file's name; WAVs keep its sample format")

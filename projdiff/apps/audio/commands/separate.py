@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from projdiff.apps.arguments import add_solver_options
+from projdiff.apps.arguments import add_solver_options, finite
 from projdiff.apps.base import Command
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("mixture", metavar="MIX.wav")
     p.add_argument("--out", default="stems", help="output folder (default stems)")
-    p.add_argument("--sigma-y", type=float, default=0.0, help="noise level of the mixture (waveform units)")
+    p.add_argument("--sigma-y", type=finite, default=0.0, help="noise level of the mixture (waveform units)")
     p.add_argument("--references", help="folder with the true <stem>.wav files, for SI-SDR metrics")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_solver_options(p, default_prior="bundled:chorales", default_steps=None)
@@ -22,10 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from projdiff.apps.audio.audio_io import read_audio, write_audio
+    from projdiff.apps.arguments import device_of, dtype_of
+    from projdiff.apps.audio.audio_io import audio_subtype, read_audio, write_audio
     from projdiff.apps.audio.metrics import msdm_scores, summarize
     from projdiff.apps.audio.outputs import write_spectrograms
-    from projdiff.apps.audio.separation import is_silent, separate
+    from projdiff.apps.audio.separation import check_rate, is_silent, separate
     from projdiff.apps.audio.stem_prior import AudioPrior
     from projdiff.priors import load_prior
     from projdiff.utils.files import check_free, write_json
@@ -33,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     mixture, rate, warnings = read_audio(args.mixture)
     if is_silent(mixture):
         raise ValueError(f"{args.mixture}: all samples are silent; there is nothing to separate")
+    device, dtype = device_of(args.device), dtype_of(args.dtype)
     audio_prior = AudioPrior.of(load_prior(args.prior))
+    check_rate(rate, audio_prior.card.sample_rate, args.mixture)
     names = audio_prior.card.stems
     out, stem = Path(args.out), Path(args.mixture).stem
     wavs = [out / f"{stem}_{name}.wav" for name in names]
@@ -52,9 +55,10 @@ def run(args: argparse.Namespace) -> int:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
     stems = separate(mixture, rate, audio_prior, sigma_y=args.sigma_y, steps=args.steps, seed=args.seed,
-                     progress=not args.quiet)                                     # (C, K, N)
+                     progress=not args.quiet, device=device, dtype=dtype)       # (C, K, N)
+    subtype = audio_subtype(args.mixture)
     for k, path in enumerate(wavs):
-        write_audio(path, stems[:, k], rate)
+        write_audio(path, stems[:, k], rate, subtype)
     write_spectrograms(extra[0], [("mixture", mixture)] + [(n, stems[:, k]) for k, n in enumerate(names)], rate)
     if references is not None:
         scores = [msdm_scores(stems[c], references[c], mixture[c], rate) for c in range(mixture.shape[0])]
@@ -68,4 +72,5 @@ COMMAND = Command(
     "separate", "separate a music mixture into the prior's stems", add_arguments, run,
     epilog="example:\n  projdiff separate mix.wav --prior bundled:chorales --out stems\n"
            "  projdiff separate mix.wav --references truth/ --out stems   (adds SI-SDR metrics)\n"
-           "outputs: MIX_<stem>.wav per stem, MIX_spectrogram.png, MIX_metrics.json")
+           "outputs: MIX_<stem>.wav per stem (in the mixture's sample format), MIX_spectrogram.png, "
+           "MIX_metrics.json")

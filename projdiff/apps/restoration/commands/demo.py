@@ -16,14 +16,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from projdiff.apps.arguments import device_of, dtype_of
     from projdiff.apps.restoration.demo import run_demo
     from projdiff.priors import load_prior
     from projdiff.utils.files import check_free
 
     out = Path(args.out)
     target = out / "demo_grid.png"
-    check_free([target], args.overwrite)
-    run_demo(out, load_prior(args.prior), steps=args.steps, seed=args.seed, progress=not args.quiet)
+    check_free([target, out / "demo_metrics.json"], args.overwrite)
+    device, dtype = device_of(args.device), dtype_of(args.dtype)
+    run_demo(out, load_prior(args.prior), steps=args.steps, seed=args.seed, progress=not args.quiet, device=device,
+             dtype=dtype)
     if not args.quiet:
         print(f"wrote {target} and {out / 'demo_metrics.json'}")
     return 0

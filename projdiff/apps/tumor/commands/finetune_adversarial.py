@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from projdiff.apps.arguments import positive
+from projdiff.apps.arguments import add_device_options, finite, positive, seed
 from projdiff.apps.base import Command
 
 
@@ -20,17 +20,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (prior/, discriminator/, log.jsonl, info.json)")
     p.add_argument("--steps", type=positive(int), default=defaults.steps)
     p.add_argument("--batch-size", type=positive(int), default=defaults.batch_size)
-    p.add_argument("--adversarial-weight", type=float, default=defaults.adversarial_weight)
-    p.add_argument("--judge-weight", type=float, default=defaults.judge_weight)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--adversarial-weight", type=finite, default=defaults.adversarial_weight)
+    p.add_argument("--judge-weight", type=finite, default=defaults.judge_weight)
+    p.add_argument("--seed", type=seed, default=defaults.seed)
+    add_device_options(p, dtype=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    from projdiff.apps.arguments import device_of
     from projdiff.apps.tumor.adversarial import AdversarialConfig, adversarial_finetune
 
     config = AdversarialConfig(steps=args.steps, batch_size=args.batch_size, adversarial_weight=args.adversarial_weight,
                                judge_weight=args.judge_weight, seed=args.seed)
-    info = adversarial_finetune(args.data, args.prior, args.discriminator, args.judge, args.out, config)
+    info = adversarial_finetune(args.data, args.prior, args.discriminator, args.judge, args.out, config,
+                                device=device_of(args.device))
     print(f"saved {args.out}: held-out denoising loss {info['heldout_denoising_loss']}, "
           f"last 50 steps {info['last_50_steps']}")
     return 0

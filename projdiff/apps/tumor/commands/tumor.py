@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from projdiff.apps.arguments import positive
+from projdiff.apps.arguments import add_device_options, finite, positive, seed
 from projdiff.apps.base import Command
 from projdiff.apps.tumor.commands import finetune_adversarial, train_discriminator, train_judge
 
@@ -22,21 +22,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="projdiff", help="lesion appearance: projdiff (default: ProjDiff inpainting "
                    "with a learned lesion prior) or handcrafted (SynTumor-style baseline)")
     p.add_argument("--prior", help="projdiff backend: lesion prior, bundled:NAME or a folder (default bundled:lesions)")
-    p.add_argument("--steps", type=positive(int), help="projdiff backend: noise levels per slice stack (default 50)")
+    p.add_argument("--steps", type=positive(int, at_most=100_000),
+                   help="projdiff backend: noise levels per slice stack (default 50)")
     p.add_argument("--judge", help="quality filter: tumor judge folder (projdiff tumor train-judge); "
                    "default: no filter")
-    p.add_argument("--threshold", type=float, help="quality filter: accept a lesion when this share of its voxels "
+    p.add_argument("--threshold", type=finite, help="quality filter: accept a lesion when this share of its voxels "
                    "is judged tumor (default 0.5)")
-    p.add_argument("--retries", type=int, help="quality filter: redraws of a rejected lesion before it is dropped "
+    p.add_argument("--retries", type=positive(int, at_most=1000), help="quality filter: redraws of a rejected lesion before it is dropped "
                    "(default 10)")
     p.add_argument("--discriminator", help="quality filter, optional second judge: a real-versus-synthetic "
                    "discriminator folder or bundled:NAME (projdiff tumor train-discriminator)")
-    p.add_argument("--realism-threshold", type=float, help="quality filter: accept a lesion only when this share "
+    p.add_argument("--realism-threshold", type=finite, help="quality filter: accept a lesion only when this share "
                    "of its voxels is judged real by --discriminator (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--out", default="tumors", help="output folder (default tumors)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_device_options(p)
 
 
 def _check_options(args: argparse.Namespace, backends) -> None:
@@ -58,9 +60,16 @@ def _check_options(args: argparse.Namespace, backends) -> None:
                 raise ValueError(f"{flag}: only with --judge")
     if args.discriminator is None and args.realism_threshold is not None:
         raise ValueError("--realism-threshold: only with --discriminator")
+    from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS
+
+    try:
+        DEFAULT_LABELS.organ_code(args.organ)
+    except ValueError as exc:
+        raise ValueError(f"--organ: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
+    from projdiff.apps.arguments import device_of, dtype_of
     from projdiff.apps.tumor.ct.cases import load_case
     from projdiff.apps.tumor.demo import demo_case
     from projdiff.apps.tumor.discriminator import RealismDiscriminator
@@ -72,18 +81,26 @@ def run(args: argparse.Namespace) -> int:
 
     _check_options(args, BACKENDS)
     size_mm = parse_size(args.size)
+    device, dtype = device_of(args.device), dtype_of(args.dtype)
     quality = None
     if args.judge is not None:
+        judges = [TumorJudge.load(args.judge)] + ([RealismDiscriminator.load(args.discriminator)]
+                                                  if args.discriminator else [])
+        for judge in judges:
+            judge.model.to(device)
         given = {"threshold": args.threshold, "retries": args.retries, "realism_threshold": args.realism_threshold,
-                 "discriminator": RealismDiscriminator.load(args.discriminator) if args.discriminator else None}
-        quality = QualityFilter(TumorJudge.load(args.judge), **{k: v for k, v in given.items() if v is not None})
+                 "discriminator": judges[1] if args.discriminator else None}
+        quality = QualityFilter(judges[0], **{k: v for k, v in given.items() if v is not None})
     case = demo_case() if args.demo else load_case(args.ct, organ=args.organ, organ_mask=args.organ_mask)
+    if args.organ_mask is None and not case.labels.any():
+        raise ValueError(f"{args.ct}: the CT has no labels; pass --organ-mask with a mask of the {args.organ} on the "
+                         "CT's grid (NIfTI)")
     if not args.quiet:
         for note in case.notes:
             print(f"note: {note}", file=sys.stderr)
     out = Path(args.out)
     check_free(output_paths(out, case.name, args.count, summary=quality is not None), args.overwrite)
-    learned = {"prior": args.prior, "steps": args.steps, "spacing": case.ct.spacing}
+    learned = {"prior": args.prior, "steps": args.steps, "spacing": case.ct.spacing, "device": device, "dtype": dtype}
     options = {k: v for k, v in learned.items() if v is not None} if args.backend == "projdiff" else {}
     backend = make_backend(args.backend, **options)
     result = synthesize_tumors(case, args.organ, args.count, size_mm, backend, seed=args.seed, quality=quality)

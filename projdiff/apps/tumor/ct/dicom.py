@@ -18,6 +18,23 @@ from projdiff.apps.tumor.ct.volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+ENHANCED = {"1.2.840.10008.5.1.4.1.1.2.1": "an enhanced multi-frame CT",
+            "1.2.840.10008.5.1.4.1.1.2.2": "a legacy converted enhanced CT",
+            "1.2.840.10008.5.1.4.1.1.66.4": "a DICOM SEG segmentation"}
+
+
+def _kind_problem(dataset) -> str | None:
+    """Why a DICOM file is not one slice of a classic CT image series (None when it is)."""
+    sop = str(dataset.get("SOPClassUID", ""))
+    if sop in ENHANCED:
+        return ENHANCED[sop]
+    modality = str(dataset.get("Modality", "CT") or "CT")
+    if modality != "CT":
+        return f"a DICOM {modality} object, not CT"
+    frames = dataset.get("NumberOfFrames")
+    if frames is not None and int(frames or 1) > 1:
+        return f"a multi-frame file ({int(frames)} frames)"
+    return None
 
 
 def _read(path: Path, pixels: bool = True):
@@ -25,13 +42,21 @@ def _read(path: Path, pixels: bool = True):
     from pydicom.errors import InvalidDicomError
 
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        if pixels:
-            _ = dataset.pixel_array  # decode now, so that a corrupt file fails here with its name
+        with open(path, "rb") as f:  # opened by Python: names that are not UTF-8 work
+            dataset = pydicom.dcmread(f, stop_before_pixels=not pixels)
     except InvalidDicomError:
         raise ValueError(f"{path}: not a DICOM file") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - corrupt files raise many types
         raise ValueError(f"{path}: cannot read DICOM ({type(exc).__name__}: {exc})") from None
+    problem = _kind_problem(dataset)
+    if problem is not None:
+        raise ValueError(f"{path}: not a CT image series ({problem}); export the CT as classic CT Image Storage, "
+                         "one file per slice")
+    if pixels:
+        try:
+            _ = dataset.pixel_array  # decode now, so that a corrupt file fails here with its name
+        except Exception as exc:  # noqa: BLE001 - pixel decoders raise many types
+            raise ValueError(f"{path}: cannot read DICOM pixels ({type(exc).__name__}: {exc})") from None
     missing = [tag for tag in GEOMETRY_TAGS if tag not in dataset]
     if missing:
         raise ValueError(f"{path}: missing DICOM geometry ({', '.join(missing)})")
