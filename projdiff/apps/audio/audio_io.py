@@ -1,4 +1,8 @@
-"""Audio files through soundfile: read as (channels, samples) float32, write atomically."""
+"""Audio files through soundfile: read as (channels, samples) float32, write atomically.
+
+Outputs keep the input's sample format when asked (``subtype`` from ``audio_subtype``: 16-bit PCM
+in, 16-bit PCM out; float in, float out); integer formats clip to [-1, 1].
+"""
 
 from __future__ import annotations
 
@@ -43,11 +47,25 @@ def read_audio(path: str | Path) -> tuple[torch.Tensor, int, list[str]]:
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate), warnings
 
 
-def write_audio(path: str | Path, audio: torch.Tensor, rate: int) -> None:
-    """Write (C, N) float audio as 32-bit float WAV (or FLAC by suffix, 24-bit), atomically."""
+def audio_subtype(path: str | Path) -> str:
+    """The sample format of an audio file (soundfile's subtype: ``PCM_16``, ``FLOAT``, ...)."""
+    import soundfile
+
+    return soundfile.info(str(path)).subtype
+
+
+def write_audio(path: str | Path, audio: torch.Tensor, rate: int, subtype: str | None = None) -> None:
+    """Write (C, N) float audio atomically: WAV, or FLAC by suffix.
+
+    ``subtype`` (e.g. the input's, from ``audio_subtype``) is the sample format when the file type
+    has it; by default 32-bit float WAV or 24-bit FLAC. Integer (PCM) formats clip to [-1, 1].
+    """
     import soundfile
 
     path = Path(path)
+    fmt, default = ("FLAC", "PCM_24") if path.suffix.lower() == ".flac" else ("WAV", "FLOAT")
+    subtype = subtype if subtype and soundfile.check_format(fmt, subtype) else default
     array = audio.detach().cpu().float().numpy().T
-    fmt, subtype = ("FLAC", "PCM_24") if path.suffix.lower() == ".flac" else ("WAV", "FLOAT")
+    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
+        array = np.clip(array, -1.0, 1.0)
     atomic_write(path, lambda tmp: soundfile.write(tmp, array, rate, format=fmt, subtype=subtype))

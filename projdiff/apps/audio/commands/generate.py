@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from projdiff.apps.audio.audio_io import read_audio, write_audio
+    from projdiff.apps.audio.audio_io import audio_subtype, read_audio, write_audio
     from projdiff.apps.audio.outputs import write_spectrograms
     from projdiff.apps.audio.separation import generate
     from projdiff.apps.audio.stem_prior import AudioPrior
@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     audio_prior = AudioPrior.of(load_prior(args.prior))
     names = audio_prior.card.stems
-    given, rates = {}, set()
+    given, rates, files = {}, set(), []
     for item in args.given:
         name, sep, file = item.partition("=")
         if not sep or not file:
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--given: stem {name!r} given twice")
         given[name], rate, _ = read_audio(file)
         rates.add(rate)
+        files.append(file)
     if len(rates) != 1:
         raise ValueError(f"--given: files have different sample rates {sorted(rates)}")
     rate = rates.pop()
@@ -44,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
     check_free(wavs + [out / "spectrogram.png"], args.overwrite)
     stems = generate(given, rate, audio_prior, steps=args.steps, seed=args.seed, progress=not args.quiet,
                      restricted_encoding=args.restricted_encoding)
+    subtype = audio_subtype(files[0])
     for k, path in enumerate(wavs[:-1]):
-        write_audio(path, stems[:, k], rate)
-    write_audio(wavs[-1], stems.sum(dim=1), rate)
+        write_audio(path, stems[:, k], rate, subtype)
+    write_audio(wavs[-1], stems.sum(dim=1), rate, subtype)
     write_spectrograms(out / "spectrogram.png", [(n, stems[:, k]) for k, n in enumerate(names)], rate)
     if not args.quiet:
         print(f"wrote {len(wavs)} files to {out}")

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from projdiff.apps.audio.audio_io import read_audio, write_audio
+    from projdiff.apps.audio.audio_io import audio_subtype, read_audio, write_audio
     from projdiff.apps.audio.metrics import msdm_scores, summarize
     from projdiff.apps.audio.outputs import write_spectrograms
     from projdiff.apps.audio.separation import is_silent, separate
@@ -67,11 +67,13 @@ def run(args: argparse.Namespace) -> int:
     steps, warm = args.steps, {}
     if nmf is not None:
         steps = args.steps or 10
-        warm = {"init": nmf.estimate(mixture, rate, names), "sigmas": audio_prior.warm_start_sigmas(args.init_sigma, steps)}
+        warm = {"init": nmf.estimate(mixture, rate, names),
+                "sigmas": audio_prior.warm_start_sigmas(args.init_sigma, steps)}
     stems = separate(mixture, rate, audio_prior, sigma_y=args.sigma_y, steps=steps, seed=args.seed,
                      progress=not args.quiet, **warm)                             # (C, K, N)
+    subtype = audio_subtype(args.mixture)
     for k, path in enumerate(wavs):
-        write_audio(path, stems[:, k], rate)
+        write_audio(path, stems[:, k], rate, subtype)
     write_spectrograms(extra[0], [("mixture", mixture)] + [(n, stems[:, k]) for k, n in enumerate(names)], rate)
     if references is not None:
         scores = [msdm_scores(stems[c], references[c], mixture[c], rate) for c in range(mixture.shape[0])]
@@ -86,4 +88,5 @@ COMMAND = Command(
     epilog="example:\n  projdiff separate mix.wav --prior bundled:chorales --out stems\n"
            "  projdiff separate mix.wav --references truth/ --out stems   (adds SI-SDR metrics)\n"
            "  projdiff separate mix.wav --init nmf --nmf nmf.safetensors   (refine an NMF estimate; see fit-nmf)\n"
-           "outputs: MIX_<stem>.wav per stem, MIX_spectrogram.png, MIX_metrics.json")
+           "outputs: MIX_<stem>.wav per stem (the mixture's sample format; they sum to the mixture, the band above\n"
+           "  the prior's Nyquist frequency shared among the stems), MIX_spectrogram.png, MIX_metrics.json")
