@@ -53,7 +53,8 @@ class ChoraleStems:
 
     root: Path
 
-    def _tracks(self, split: str) -> tuple[list, int]:
+    def tracks(self, split: str) -> tuple[list, int]:
+        """The (K, N) float32 tracks of a split and the sample rate."""
         if is_archive(self.root):
             return read_archive(self.root, split)
         return load_tracks(Path(self.root) / split, STEMS)
@@ -75,8 +76,8 @@ class ChoraleStems:
                              f"got items of shape {recipe.shape}")
         if recipe.channels != len(STEMS):
             raise ValueError(f"--channels: the chorales have {len(STEMS)} stems, got {recipe.channels}")
-        train_tracks, _ = self._tracks("train")
-        held_tracks, _ = self._tracks("validation")
+        train_tracks, _ = self.tracks("train")
+        held_tracks, _ = self.tracks("validation")
         train = StemSegments(train_tracks, recipe.size, WAVEFORM_SCALE, gain_jitter=0.3, seed=seed)
         held = StemSegments(held_tracks, recipe.size, WAVEFORM_SCALE, length=128, seed=seed + 1)
         validation = torch.stack([held[i] for i in range(len(held))])
