@@ -37,7 +37,9 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 from diffusers import DDPMScheduler
@@ -52,7 +54,8 @@ import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
 from projdiff.apps.audio.metrics import msdm_scores, summarize  # noqa: E402
 from projdiff.apps.audio.nmf import NMFModel  # noqa: E402
-from projdiff.apps.audio.recipes import AUDIO_SMALL, AUDIO_TINY, CHORALES_SAMPLER, WAVEFORM_SCALE, ChoraleStems  # noqa: E402
+from projdiff.apps.audio.recipes import (AUDIO_SMALL, AUDIO_TINY, CHORALES_SAMPLER, WAVEFORM_SCALE,  # noqa: E402
+                                         ChoraleStems)
 from projdiff.apps.audio.separation import crossfade, segment_starts, separate  # noqa: E402
 from projdiff.apps.audio.stem_prior import AudioPrior, StemPriorCard  # noqa: E402
 from projdiff.engine import karras_sigmas, solve  # noqa: E402
@@ -102,11 +105,11 @@ def istft(c: torch.Tensor, length: int) -> torch.Tensor:
     return out.reshape(*c.shape[:-3], length)
 
 
-class STFTItems(Dataset):
-    """Items of a (K, L) waveform dataset as weighted STFT coefficients for the 2-D UNet: (2K, 256, 68)."""
+class MappedItems(Dataset):
+    """The items of a dataset passed through ``fn`` (e.g. to STFT coefficients, or to one stem)."""
 
-    def __init__(self, base: Dataset, weights: torch.Tensor):
-        self.base, self.weights = base, weights
+    def __init__(self, base: Dataset, fn: Callable[[torch.Tensor], torch.Tensor]):
+        self.base, self.fn = base, fn
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.base, "set_epoch"):
@@ -116,7 +119,12 @@ class STFTItems(Dataset):
         return len(self.base)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return to_model(stft(self.base[index] * WAVEFORM_SCALE) * self.weights[:, None])
+        return self.fn(self.base[index])
+
+
+def model_items(item: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """A (K, L) item in model units -> weighted STFT coefficients for the 2-D UNet (2K, 256, FRAMES)."""
+    return to_model(stft(item * WAVEFORM_SCALE) * weights[:, None])
 
 
 def to_model(c: torch.Tensor) -> torch.Tensor:
@@ -169,23 +177,6 @@ def separate_stft(mixture: torch.Tensor, prior: CoefficientPrior, weights: torch
 
 # --- ISDM design --------------------------------------------------------------------------------------------
 
-class StemOf(Dataset):
-    """Channel ``k`` of a (K, L) dataset as (1, L) items."""
-
-    def __init__(self, base: Dataset, k: int):
-        self.base, self.k = base, k
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.base, "set_epoch"):
-            self.base.set_epoch(epoch)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.base[index][self.k : self.k + 1]
-
-
 class IndependentStems(Prior):
     """Joint prior of independent one-stem priors: ``D(x, sigma)_k = D_k(x_k, sigma)``."""
 
@@ -222,7 +213,7 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
     """The design's separation function ``mixture (N,) -> stems (K, N)`` after training, and its summary."""
     folder = out / design.name
     if design.kind == "stft":
-        recipe = Recipe(AUDIO_TINY, data, (4, design.segment))       # the data source only reads shape and size
+        recipe = Recipe(AUDIO_TINY, data, (4, design.segment))  # a 1-D recipe: the source reads its shape only
         td = data.load(recipe, seed=0)
         weights_file = folder / "stft_weights.json"
         if weights_file.is_file():
@@ -231,8 +222,8 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
             weights = stft_weights(td.train)
             folder.mkdir(parents=True, exist_ok=True)
             weights_file.write_text(json.dumps(weights.tolist()))
-        items = STFTItems(td.train, weights)
-        validation = torch.stack([to_model(stft(v * WAVEFORM_SCALE) * weights[:, None]) for v in td.validation[:32]])
+        items = MappedItems(td.train, partial(model_items, weights=weights))
+        validation = torch.stack([model_items(v, weights) for v in td.validation[:32]])
         summary = train_for(design.architecture, (8, 256, FRAMES), items, validation, folder, budget,
                             design.batch_size, chunk)
         prior = CoefficientPrior(DiffusersPrior.from_pretrained(folder), len(STEMS), design.segment // HOP + 1)
@@ -251,7 +242,8 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
     if design.kind == "isdm":
         priors, summaries = [], []
         for k, stem in enumerate(STEMS):
-            summaries.append(train_for(design.architecture, (1, design.segment), StemOf(td.train, k),
+            one_stem = MappedItems(td.train, lambda item, k=k: item[k : k + 1])
+            summaries.append(train_for(design.architecture, (1, design.segment), one_stem,
                                        td.validation[:, k : k + 1], folder / stem, budget / len(STEMS),
                                        design.batch_size, chunk))
             priors.append(DiffusersPrior.from_pretrained(folder / stem))

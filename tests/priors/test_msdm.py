@@ -66,8 +66,8 @@ def test_outputs_agree_with_the_original_network(model_and_file):
 
 
 def test_architecture_variants_are_inferred(tmp_path):
-    changes = dict(channels=32, patch_blocks=1, patch_factor=8, use_nearest_upsample=True, use_attention_bottleneck=False,
-                   attention_multiplier=4, use_skip_scale=False)
+    changes = dict(channels=32, patch_blocks=1, patch_factor=8, use_nearest_upsample=True,
+                   use_attention_bottleneck=False, attention_multiplier=4, use_skip_scale=False)
     model = original(seed=3, **changes)
     prior = load_msdm_prior(save_like_msdm(model, tmp_path / "variant.ckpt", **changes), segment=4096)
     x = 0.2 * torch.randn(2, 4, 256, generator=torch.Generator().manual_seed(2))
