@@ -19,8 +19,10 @@ Designs (``DESIGNS``; all joint over the 4 stems, DDPM with epsilon prediction, 
 
 Budget: training wall-clock seconds as the trainer counts them (its legs; data loading excluded). A
 design whose folder holds checkpoints resumes where it stopped (``OUT/<design>/``), so a larger
-``--budget-minutes`` continues every design; evaluations accumulate in ``OUT/study.json`` (one row
-per design and step count), which is what the table shows: SI-SDRi against training hours.
+``--budget-minutes`` continues every design; evaluations accumulate in ``OUT/<design>/study.json``
+(one row per step count), which is what the table shows: SI-SDRi against training hours. Designs
+may run in parallel processes (``--designs waveform`` in one, ``--designs stft`` in another); the
+last one to finish writes the table of all.
 
 Evaluation: the first ``--seconds`` of ``--tracks`` validation chorales (never the test chorales),
 MSDM protocol (``projdiff.apps.audio.metrics``); ProjDiff 30 levels, 8 inner steps, step size 0.2,
@@ -195,7 +197,10 @@ class IndependentStems(Prior):
 def train_for(architecture: Architecture, shape: tuple, dataset, validation, out: Path, budget: float,
               batch_size: int, chunk: int, seed: int = 0) -> dict:
     """Train (resuming from ``out``) until the trainer's accumulated wall time reaches ``budget`` seconds, then
-    write the EMA weights; returns the trainer's summary."""
+    write the EMA weights; returns the trainer's summary (at once when a finished run already reached it)."""
+    done = out / "training_summary.json"
+    if done.is_file() and json.loads(done.read_text())["wall_seconds"] >= budget:
+        return json.loads(done.read_text())
     while True:
         unet = architecture.build(shape[0], 0, shape[-1], seed)
         scheduler = DDPMScheduler(**DDPM_LINEAR)
@@ -282,7 +287,7 @@ def evaluate(run, tracks: list[torch.Tensor], rate: int, steps: int, nmf: NMFMod
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="runs/data/chorales-8k", help="rendered chorales or their archive")
-    parser.add_argument("--out", default="runs/audio-design", help="designs' training folders and study.json")
+    parser.add_argument("--out", default="runs/audio-design", help="one folder per design (training, study.json)")
     parser.add_argument("--budget-minutes", type=float, default=90.0, help="training wall time per design")
     parser.add_argument("--designs", default=",".join(d.name for d in DESIGNS))
     parser.add_argument("--tracks", type=int, default=4, help="validation chorales evaluated (default 4)")
@@ -297,21 +302,21 @@ def main() -> None:
     tracks, rate = data.tracks("validation")
     tracks = [torch.as_tensor(t[:, : int(args.seconds * rate)]) for t in tracks[: args.tracks]]
     nmf = NMFModel.load(args.nmf) if args.nmf else None
-    study_file = out / "study.json"
-    study = json.loads(study_file.read_text()) if study_file.is_file() else {}
     for design in designs:
         started = time.time()
         run, summary = trained(design, data, out, budget, chunk)
-        key = f"{design.name}@{summary['step']}"
+        study_file = out / design.name / "study.json"                # one file per design: designs may run in
+        study = json.loads(study_file.read_text()) if study_file.is_file() else {}   # parallel processes
+        key = str(summary["step"])
         if key not in study:
             study[key] = {"design": design.name, "notes": design.notes, "steps": summary["step"],
                           "hours": summary["wall_seconds"] / 3600, "heldout_loss": summary["heldout_loss"],
                           **evaluate(run, tracks, rate, steps, nmf)}
-            out.mkdir(parents=True, exist_ok=True)
             study_file.write_text(json.dumps(study, indent=1))
         print(design.name, study[key]["scratch"]["sisdri_avg"], f"{time.time() - started:.0f} s", flush=True)
+    entries = [e for path in sorted(out.glob("*/study.json")) for e in json.loads(path.read_text()).values()]
     rows = []
-    for entry in sorted(study.values(), key=lambda e: (e["design"], e["steps"])):
+    for entry in sorted(entries, key=lambda e: (e["design"], e["steps"])):
         r = entry["scratch"]
         warm = (f"{entry['warm']['sisdri_avg'] - entry['nmf']['sisdri_avg']:+.2f}" if "warm" in entry else "-")
         rows.append([entry["design"], entry["notes"], entry["steps"], f"{entry['hours']:.2f}",

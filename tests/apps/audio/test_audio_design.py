@@ -21,6 +21,10 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "|---|" in done.stdout and "| waveform |" in done.stdout and "| stft |" in done.stdout
-    study = json.loads((tmp_path / "study" / "study.json").read_text())
-    assert {e["design"] for e in study.values()} == {"waveform", "stft", "isdm"}
-    assert all(e["hours"] > 0 and e["steps"] > 0 for e in study.values())
+    study = [e for design in ("waveform", "stft", "isdm")
+             for e in json.loads((tmp_path / "study" / design / "study.json").read_text()).values()]
+    assert [e["design"] for e in study] == ["waveform", "stft", "isdm"]
+    assert all(e["hours"] > 0 and e["steps"] > 0 and "sisdri_avg" in e["scratch"] for e in study)
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
+    assert [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")] == [1, 1]
