@@ -27,4 +27,5 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     assert all(e["hours"] > 0 and e["steps"] > 0 and "sisdri_avg" in e["scratch"] for e in study)
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
-    assert [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")] == [1, 1]
+    rows = [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")]
+    assert rows == [1, 1]
