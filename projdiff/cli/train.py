@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from projdiff.apps.arguments import add_device_options, positive, seed
@@ -33,24 +34,25 @@ def data_source(text: str):
 
 
 def recipe_of(args: argparse.Namespace) -> Recipe:
-    """The recipe of ``--preset``, or one built from ``--model``, ``--data``, ``--image-size`` and ``--channels``."""
+    """The recipe of ``--preset`` (its data replaced by ``--data`` when given, e.g. a copy elsewhere), or one
+    built from ``--model``, ``--data``, ``--image-size`` and ``--channels``."""
     if args.preset is not None:
         named = presets()
         if args.preset not in named:
             raise ValueError(f"--preset: expected one of {sorted(named)}, got {args.preset!r}")
-        return named[args.preset]
+        return named[args.preset] if args.data is None else replace(named[args.preset], data=data_source(args.data))
     models = architectures()
     if args.model not in models:
         raise ValueError(f"--model: expected one of {sorted(models)}, got {args.model!r}")
     architecture = models[args.model]
     shape = (args.channels,) + (args.image_size,) * architecture.spatial_dims
-    return Recipe(architecture, data_source(args.data), shape)
+    return Recipe(architecture, data_source(args.data or "fashion-mnist"), shape)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     kinds = ", ".join(k.usage for app in APPLICATIONS for k in app.data_sources)
     p.add_argument("--preset", help=f"named recipe (model, data, size): {', '.join(sorted(presets()))}")
-    p.add_argument("--data", default="fashion-mnist", help=f"{kinds} (default fashion-mnist)")
+    p.add_argument("--data", help=f"{kinds} (default fashion-mnist, or the preset's data)")
     p.add_argument("--model", default="small", help=f"architecture: {', '.join(architectures())} (default small)")
     p.add_argument("--image-size", type=positive(int), default=32,
                    help="training crop side (2D models) or segment length in samples (1D models); default 32")
@@ -128,4 +130,6 @@ COMMAND = Command(
            "  projdiff train --data folder:photos --image-size 64 --channels 3 --out runs/p64 --steps 5000\n"
            "  projdiff train --preset lesions --out runs/lesion-prior --steps 20000   (lesion cache "
            "built first in runs/data/lesions)\n"
-           "  accelerate launch -m projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000")
+           "  accelerate launch -m projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000\n"
+           "  projdiff train --preset chorales --data chorales:runs/data/chorales-8k-archive --out runs/chorales "
+           "--steps 20000   (the preset on a copied archive; resumes from runs/chorales/checkpoints)")

@@ -3,7 +3,8 @@
 - ``bundled:NAME``: a prior shipped inside the package (``projdiff/bundled/NAME``);
 - a local folder holding a diffusers model (see ``DiffusersPrior.from_pretrained``);
 - ``owner/name``: a Hugging Face hub id (needs a network);
-- a guided-diffusion (ADM) checkpoint file, e.g. ``ffhq_10m.pt`` (see ``priors/guided_diffusion.py``).
+- a guided-diffusion (ADM) checkpoint file, e.g. ``ffhq_10m.pt`` (see ``priors/guided_diffusion.py``);
+- a multi-source diffusion model (MSDM) checkpoint, a ``.ckpt`` file (see ``priors/msdm.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from projdiff.priors.diffusers_prior import DiffusersPrior
 from projdiff.priors.guided_diffusion import ADMArchitecture, load_adm_prior
+from projdiff.priors.msdm import MSDMPrior, load_msdm_prior
 from projdiff.utils.bundled import PREFIX, bundled_name, bundled_names, bundled_path
 
 
@@ -24,8 +26,9 @@ def bundled_priors() -> list[str]:
     return bundled_names(_holds_unet)
 
 
-def load_prior(name_or_dir: str | Path, *, preset: str | ADMArchitecture | None = None) -> DiffusersPrior:
-    """Load a prior by name (``bundled:NAME``), folder, hub id or ADM checkpoint file.
+def load_prior(name_or_dir: str | Path, *,
+               preset: str | ADMArchitecture | None = None) -> DiffusersPrior | MSDMPrior:
+    """Load a prior by name (``bundled:NAME``), folder, hub id, ADM or MSDM (``.ckpt``) checkpoint file.
 
     ``preset`` applies to ADM checkpoint files only (``load_adm_prior``); by default the preset
     whose architecture matches the file's tensor shapes.
@@ -37,6 +40,10 @@ def load_prior(name_or_dir: str | Path, *, preset: str | ADMArchitecture | None 
         bundled priors.
     """
     text = str(name_or_dir)
+    if Path(text).suffix == ".ckpt":
+        if preset is not None:
+            raise ValueError(f"preset: applies to ADM checkpoint files (.pt), not to {text}")
+        return load_msdm_prior(text)
     if Path(text).is_file() or Path(text).suffix in (".pt", ".pth"):
         return load_adm_prior(text, preset)
     if preset is not None:

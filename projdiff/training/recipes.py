@@ -99,6 +99,13 @@ def build_model(recipe: Recipe, seed: int = 0):
     return unet, diffusers.DDPMScheduler(**DDPM_LINEAR)
 
 
+def legs_table(legs: list[dict]) -> str:
+    """The model card's record of the training legs (runs between resumptions, possibly on other machines)."""
+    rows = "".join(f"| {i} | {leg['from_step']} -> {leg['to_step']} | {leg['seconds'] / 60:.1f} | {leg['hardware']} "
+                   f"| {leg['started']} |\n" for i, leg in enumerate(legs, 1))
+    return ("### Legs\n| leg | steps | minutes | hardware | started |\n|---|---|---|---|---|\n" + rows) if legs else ""
+
+
 def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params: int) -> Callable[[dict], str]:
     """A function that renders the model card (Markdown) from the training summary."""
 
@@ -112,6 +119,7 @@ def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params
                  f"{recipe.channels} channel(s), trained at {recipe.size}x{recipe.size}")
         if recipe.condition_channels:
             shape += f", conditioned on {recipe.condition_channels} extra input channels"
+        legs = summary.get("legs", [])
         return f"""# projdiff prior `{name}`
 
 {arch.unet_class} `{arch.name}` (block widths {widths}, {attention}), {shape};
@@ -124,9 +132,10 @@ are the EMA (decay {cfg['ema_decay']}) of the training weights.
 ## Training
 - Command: `{command}`
 - Steps: {summary['step']} at global batch {cfg['batch_size']}; AdamW, learning rate {cfg['learning_rate']} after {cfg['warmup_steps']} warm-up steps; seed {cfg['seed']}
-- Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) on {platform.machine()} ({summary['hardware']}), torch {torch.__version__}, Python {sys.version.split()[0]}
+- Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) in {len(legs)} leg(s); last leg on {platform.machine()} ({summary['hardware']}), torch {torch.__version__}, Python {sys.version.split()[0]}
 - Held-out denoising loss (EMA weights; MSE of the epsilon prediction at uniform random time steps with fixed noise, on the held-out data above): {summary['heldout_loss']:.5f}
 
+{legs_table(legs)}
 ## Use
 ```python
 import projdiff

@@ -5,6 +5,10 @@ pure function of ``(seed, step, process)``: which items form a batch, the diffus
 noise. A run that is killed and resumed from its last checkpoint therefore continues exactly where
 it stopped, and the data order does not depend on the number of processes.
 
+Checkpoints hold no path and no device: an output folder can be copied to another machine (say
+from a CPU to a GPU and back) and training resumes there. Each run between resumptions is a *leg*
+(steps, seconds, hardware), kept in the checkpoint state, and the model card lists them all.
+
 Output folder layout (a diffusers ``DDPMPipeline`` folder, loadable with
 ``DiffusersPrior.from_pretrained``)::
 
@@ -149,7 +153,22 @@ def _load_training_state(folder: Path, model, ema, optimizer, lr_schedule, devic
                               "pickle-based projdiff: not loaded)") from None
     except Exception as exc:  # noqa: BLE001 - safetensors, JSON and torch raise many types for corrupt files
         raise CheckpointError(f"{folder}: cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from None
-    return {k: saved[k] for k in ("step", "wall_seconds", "config")}
+    return {k: saved[k] for k in ("step", "wall_seconds", "config", "legs") if k in saved}
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def _legs_so_far(state: dict) -> list[dict]:
+    """The legs (runs between resumptions) recorded in a checkpoint's state; a checkpoint from before
+    legs were recorded counts as one leg on unknown hardware."""
+    if "legs" in state:
+        return state["legs"]
+    if state["step"] == 0:
+        return []
+    return [{"from_step": 0, "to_step": state["step"], "seconds": state["wall_seconds"],
+             "hardware": "unknown (not recorded)", "started": "unknown"}]
 
 
 def _hardware(accelerator) -> str:
@@ -210,8 +229,10 @@ def train(
 
     Returns
     -------
-    dict with ``step``, ``wall_seconds``, ``hardware`` (processes x device of this run), ``heldout_loss``
-    and ``output_dir``.
+    dict with ``step``, ``wall_seconds`` (all legs), ``hardware`` (processes x device of this run),
+    ``heldout_loss``, ``output_dir`` and ``legs``: one dict per run that trained (``from_step``,
+    ``to_step``, ``seconds``, ``hardware``, ``started``), kept in the checkpoints, so a run resumed
+    on another machine adds a leg instead of replacing the record.
     """
     from accelerate import Accelerator
     from diffusers import DDPMPipeline
@@ -256,6 +277,8 @@ def train(
         say(f"resumed from step {state['step']} ({found[len(skipped)].name}"
             + (", the newest readable checkpoint)" if skipped else ")"))
         state["config"] = asdict(config)
+    state["legs"] = _legs_so_far(state) + [{"from_step": state["step"], "to_step": state["step"], "seconds": 0.0,
+                                            "hardware": _hardware(accelerator), "started": _utc_now()}]
     log_path = output_dir / "train_log.jsonl"
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -299,8 +322,9 @@ def train(
                 f.write(json.dumps(record) + "\n")
         last = state["step"] == config.steps or (stop_after is not None and run_steps >= stop_after)
         if state["step"] % config.checkpoint_every == 0 or last:
-            state["wall_seconds"] += time.time() - started
-            started = time.time()
+            elapsed, started = time.time() - started, time.time()
+            state["wall_seconds"] += elapsed
+            state["legs"][-1].update(to_step=state["step"], seconds=state["legs"][-1]["seconds"] + elapsed)
             _checkpoint(accelerator, ckpt_dir, state, config.keep_checkpoints,
                         lambda folder: _save_training_state(folder, accelerator.unwrap_model(unet), ema, optimizer,
                                                             lr_schedule, state))
@@ -309,7 +333,8 @@ def train(
     bar.close()
 
     summary = {"step": state["step"], "wall_seconds": round(state["wall_seconds"], 1), "output_dir": str(output_dir),
-               "config": asdict(config), "hardware": _hardware(accelerator), "heldout_loss": None}
+               "config": asdict(config), "hardware": _hardware(accelerator), "heldout_loss": None,
+               "legs": [leg for leg in state["legs"] if leg["to_step"] > leg["from_step"]]}
     if state["step"] < config.steps:
         return summary
     if validation is not None:

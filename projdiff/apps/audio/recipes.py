@@ -1,6 +1,7 @@
 """Training recipe of the joint stem prior (``projdiff train --preset chorales`` or ``--data chorales:PATH``).
 
-Data: the stems built by ``projdiff data chorales`` (one WAV per voice and chorale); items are random
+Data: the stems built by ``projdiff data chorales`` (one WAV per voice and chorale), or their archive
+(``--archive``: 16-bit FLAC in parts of at most 60 MB, for training on another machine); items are random
 (K, L) segments, model data = waveform / ``WAVEFORM_SCALE``. The saved prior carries a
 ``StemPriorCard`` (sample rate, stems, segment, scale and the recommended sampler).
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from projdiff.apps.audio.archive import is_archive, read_archive, read_index
 from projdiff.apps.audio.chorales import STEMS
 from projdiff.apps.audio.stem_prior import StemPriorCard
 from projdiff.apps.audio.stems import StemSegments, load_tracks
@@ -46,28 +48,43 @@ AUDIO_TINY = Architecture("audio-tiny", {
 
 @dataclass(frozen=True)
 class ChoraleStems:
-    """The chorale stems under ``root`` (``projdiff data chorales --out ROOT``)."""
+    """The chorale stems under ``root``: the rendered dataset (``projdiff data chorales --out ROOT``) or its
+    archive (``--archive ROOT``, 16-bit FLAC parts made to be moved to another machine)."""
 
     root: Path
 
+    def tracks(self, split: str) -> tuple[list, int]:
+        """The (K, N) float32 tracks of a split and the sample rate."""
+        if is_archive(self.root):
+            return read_archive(self.root, split)
+        return load_tracks(Path(self.root) / split, STEMS)
+
+    def _settings(self) -> dict:
+        root = Path(self.root)
+        if is_archive(root):
+            return read_index(root)["settings"]
+        if not (root / "manifest.json").is_file():
+            raise FileNotFoundError(f"--data {root}: no manifest.json nor archive.json; build it with "
+                                    f"'projdiff data chorales --out {root}'")
+        return json.loads((root / "manifest.json").read_text())["settings"]
+
     def load(self, recipe: Recipe, seed: int) -> TrainingData:
         root = Path(self.root)
-        if not (root / "manifest.json").is_file():
-            raise FileNotFoundError(f"--data {root}: no manifest.json; build it with "
-                                    f"'projdiff data chorales --out {root}'")
+        settings = self._settings()
         if len(recipe.shape) != 2:
             raise ValueError(f"--data {root}: stems need a 1D architecture (--model audio-small), "
                              f"got items of shape {recipe.shape}")
         if recipe.channels != len(STEMS):
             raise ValueError(f"--channels: the chorales have {len(STEMS)} stems, got {recipe.channels}")
-        settings = json.loads((root / "manifest.json").read_text())["settings"]
-        train_tracks, _ = load_tracks(root / "train", STEMS)
-        held_tracks, _ = load_tracks(root / "validation", STEMS)
+        train_tracks, _ = self.tracks("train")
+        held_tracks, _ = self.tracks("validation")
         train = StemSegments(train_tracks, recipe.size, WAVEFORM_SCALE, gain_jitter=0.3, seed=seed)
         held = StemSegments(held_tracks, recipe.size, WAVEFORM_SCALE, length=128, seed=seed + 1)
         validation = torch.stack([held[i] for i in range(len(held))])
         seconds = sum(t.shape[1] for t in train_tracks) / settings["sample_rate"]
-        text = (f"Bach chorales rendered voice by voice ({root}/manifest.json: {settings['soundfont']}, "
+        source = (f"the archive {root.name}/archive.json (16-bit FLAC)" if is_archive(root)
+                  else f"{root.name}/manifest.json")
+        text = (f"Bach chorales rendered voice by voice ({source}: {settings['soundfont']}, "
                 f"{settings['sample_rate']} Hz, stems {', '.join(STEMS)}; instruments {settings['instruments']}). "
                 f"Training: {len(train_tracks)} chorales ({seconds / 60:.1f} min), random {recipe.size}-sample "
                 f"segments, each stem scaled by a random gain in [0.7, 1.3], waveform / {WAVEFORM_SCALE}. "

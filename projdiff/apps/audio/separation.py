@@ -10,7 +10,9 @@ the prior and its card: sample rate, stem names, segment length, waveform scale,
   Since every segment's stems add up to that segment's mixture, the cross-faded stems still add up
   to the input mixture (noise-free case).
 - Any sample rate: input is resampled to the prior's rate (torchaudio) and the stems back to the
-  input's rate.
+  input's rate; what the prior cannot hold (above its Nyquist frequency, and resampling error) is
+  then given to the stems by the rule of ``full_band.py``, so the stems of a noise-free mixture sum to
+  it at its own rate.
 - Stereo: each channel is separated on its own (channels become batch items, with their own seeds)
   and the stems are written with the input's channels.
 - Sampler settings: the prior's recommendation (``AudioPrior.solve_settings``) unless given.
@@ -22,6 +24,7 @@ import sys
 
 import torch
 
+from projdiff.apps.audio.full_band import assign_residual
 from projdiff.apps.audio.stem_prior import AudioPrior
 from projdiff.apps.budget import check_memory, estimate_solve
 from projdiff.engine import solve
@@ -70,6 +73,9 @@ def _place(audio_prior: AudioPrior, device, dtype) -> torch.device:
         audio_prior.prior.to(device=device, dtype=dtype)
     param = next(audio_prior.prior.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+def fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:
+    """(..., M) -> (..., length): cut or zero-pad at the end (resampling there and back may add a sample)."""
+    return torch.nn.functional.pad(audio, (0, max(0, length - audio.shape[-1])))[..., :length]
 
 
 def segment_starts(length: int, segment: int, hop: int) -> list[int]:
@@ -136,7 +142,8 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
 
     Returns
     -------
-    tensor of shape (C, K, N): K stems per channel at ``rate``, summing to the mixture.
+    tensor of shape (C, K, N): K stems per channel at ``rate``, summing to the mixture (with
+    ``sigma_y > 0``: to the denoised mixture below the prior's Nyquist frequency, see ``full_band.py``).
     """
     ap = audio_prior
     x = resample(mixture.float(), rate, ap.card.sample_rate)
@@ -156,7 +163,8 @@ def separate(mixture: torch.Tensor, rate: int, audio_prior: AudioPrior, *, sigma
     x = _solve_segments(op, ap, chunks.reshape(c * s, seg), sigma_y=sigma_y, steps=steps, seed=seed,
                         progress=progress, device=device, **options)
     stems = _overlap_add(x.reshape(c, s, k, seg), starts, n, lap)
-    return resample(stems, ap.card.sample_rate, rate)
+    back = fit_length(resample(stems, ap.card.sample_rate, rate), mixture.shape[-1])
+    return assign_residual(back, mixture, rate, ap.card.sample_rate, in_band=sigma_y == 0)
 
 
 def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior, *, steps: int | None = None,
@@ -175,7 +183,7 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
 
     Returns
     -------
-    tensor of shape (C, K, N): all K stems (the given ones reproduced) at ``rate``.
+    tensor of shape (C, K, N): all K stems at ``rate``, the given ones exactly as given.
     """
     ap = audio_prior
     unknown = sorted(set(given) - set(ap.card.stems))
@@ -191,7 +199,7 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
     prior_rate = ap.card.sample_rate
     stack = torch.stack([resample(given[name].float(), rate, prior_rate) for name in given], dim=1)  # (C, G, N)
     seg, lap = ap.card.segment, int(round(overlap * ap.card.segment))
-    c, g, n_in = stack.shape
+    c, g, _ = stack.shape
     chunks, starts, n = _split(stack, seg, seg - lap)                 # (C, S, G, L)
     s = chunks.shape[1]
     op = SourceMask(index, (len(ap.card.stems), seg))
@@ -199,8 +207,10 @@ def generate(given: dict[str, torch.Tensor], rate: int, audio_prior: AudioPrior,
     device = _place(ap, device, dtype)
     x = _solve_segments(op, ap, chunks.reshape(c * s, g, seg), steps=steps, seed=seed, progress=progress,
                         device=device, **options)
-    stems = _overlap_add(x.reshape(c, s, len(ap.card.stems), seg), starts, n, lap)
-    return resample(stems, ap.card.sample_rate, rate)
+    stems = fit_length(resample(_overlap_add(x.reshape(c, s, len(ap.card.stems), seg), starts, n, lap),
+                                ap.card.sample_rate, rate), next(iter(given.values())).shape[-1])
+    stems[:, index] = torch.stack([given[name].float() for name in given], dim=1)  # the given stems, full band
+    return stems
 
 
 def is_silent(audio: torch.Tensor) -> bool:

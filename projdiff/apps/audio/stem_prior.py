@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
+
 from projdiff.engine import karras_sigmas
 from projdiff.priors import AffinePrior
 
@@ -108,3 +110,13 @@ class AudioPrior:
             parts.append(f"sigma {float(sigmas[0]):g} -> {float(sigmas[-1]):g} (waveform units)")
         parts += [f"{key} {value}" for key, value in sorted(settings.items())]
         return ", ".join(parts)
+
+    def warm_start_sigmas(self, start: float, steps: int) -> torch.Tensor:
+        """Karras noise levels (waveform units) from ``start`` down to the prior's lowest: the schedule of
+        a warm start from a first estimate (``separate(init=...)``); the lowest is the recommended
+        ``sigma_min``, else the prior's own ``sigma_min`` in waveform units."""
+        low = self.card.sampler.get("sigma_min", self.prior.sigma_min * self.card.waveform_scale)
+        if not 0 < float(low) < start:
+            raise ValueError(f"--init-sigma: expected a noise level above the prior's lowest ({float(low):g}), "
+                             f"got {start:g}")
+        return karras_sigmas(steps, float(low), float(start))

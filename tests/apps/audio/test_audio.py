@@ -9,7 +9,7 @@ import torch
 
 import projdiff
 from projdiff.apps.audio.metrics import msdm_scores, si_sdr, summarize, windows
-from projdiff.apps.audio.separation import crossfade, generate, resample, segment_starts, separate
+from projdiff.apps.audio.separation import crossfade, generate, segment_starts, separate
 from projdiff.apps.audio.stem_prior import AudioPrior
 from projdiff.cli import main
 
@@ -55,8 +55,8 @@ def test_separation_of_any_length_and_rate_sums_to_the_mixture(audio_prior):
     mixture = 0.1 * torch.randn(2, 3000, generator=torch.Generator().manual_seed(1))   # stereo, 16 kHz
     stems = separate(mixture, 16000, audio_prior, steps=3, seed=0)
     assert stems.shape == (2, 4, 3000)
-    resampled = resample(resample(mixture, 16000, 8000), 8000, 16000)
-    torch.testing.assert_close(stems.sum(1), resampled, atol=2e-3, rtol=0)
+    # the band above 4 kHz included; float32 rounding of the random prior's large stems
+    torch.testing.assert_close(stems.sum(1), mixture, atol=4 * 2**-23 * float(stems.abs().max()), rtol=0)
     again = separate(mixture, 16000, audio_prior, steps=3, seed=0)
     assert torch.equal(stems, again)
 

@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--soundfont", help="soundfont file (default FluidR3_GM from fluid-soundfont-gm)")
     p.add_argument("--splits", type=_splits, default=SPLITS,
                    help="splits to render, comma-separated: train,validation,test (default all)")
+    p.add_argument("--archive", metavar="DIR", help="also pack the stems into DIR: 16-bit FLAC in tar parts, for "
+                   "training elsewhere ('projdiff train --data chorales:DIR')")
+    p.add_argument("--part-mb", type=positive(float), default=60.0, help="largest archive part in MB (default 60)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from projdiff.apps.audio.chorales import FLUID_R3, build_chorales
+    from projdiff.apps.audio.archive import write_archive
+    from projdiff.apps.audio.chorales import FLUID_R3, STEMS, build_chorales
 
     soundfont = Path(args.soundfont or FLUID_R3)
     if not soundfont.is_file():
@@ -51,15 +55,25 @@ def run(args: argparse.Namespace) -> int:
             json.loads(manifest_path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{manifest_path}: not a chorale manifest ({exc}); use another --out") from None
+    splits = args.splits
     manifest = build_chorales(args.out, count=args.count, sample_rate=args.rate, soundfont=soundfont,
-                              splits=args.splits, progress=not args.quiet)
+                              splits=splits, progress=not args.quiet)
     if not args.quiet:
-        splits = {}
+        counts = {}
         for track in manifest["tracks"].values():
-            splits[track["split"]] = splits.get(track["split"], 0) + 1
-        print(f"{args.out}: {splits}")
+            counts[track["split"]] = counts.get(track["split"], 0) + 1
+        print(f"{args.out}: {counts}")
+    if args.archive:
+        index = write_archive(args.out, args.archive, STEMS, max_bytes=int(args.part_mb * 1e6), splits=splits)
+        if not args.quiet:
+            sizes = [p["bytes"] for p in index["parts"]]
+            print(f"{args.archive}: {len(index['tracks'])} tracks in {len(sizes)} part(s), "
+                  f"{sum(sizes) / 1e6:.1f} MB (largest {max(sizes) / 1e6:.1f} MB)")
     return 0
 
 
 COMMAND = Command("chorales", "Bach chorales rendered voice by voice (music21 + fluidsynth)", add_arguments, run,
-                  epilog="example:\n  projdiff data chorales --out runs/data/chorales-8k")
+                  epilog="examples:\n  projdiff data chorales --out runs/data/chorales-8k\n"
+                         "  projdiff data chorales --out runs/data/chorales-8k --archive runs/data/chorales-8k-archive"
+                         "   (then copy the archive and train: projdiff train --preset chorales "
+                         "--data chorales:runs/data/chorales-8k-archive ...)")

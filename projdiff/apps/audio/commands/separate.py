@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from projdiff.apps.arguments import add_solver_options, finite
+from projdiff.apps.arguments import add_solver_options, finite, positive
 from projdiff.apps.base import Command
 
 
@@ -15,6 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="stems", help="output folder (default stems)")
     p.add_argument("--sigma-y", type=finite, default=0.0, help="noise level of the mixture (waveform units)")
     p.add_argument("--references", help="folder with the true <stem>.wav files, for SI-SDR metrics")
+    p.add_argument("--init", choices=("none", "nmf"), default="none",
+                   help="nmf: start ProjDiff from a supervised NMF estimate (needs --nmf) at --init-sigma")
+    p.add_argument("--nmf", metavar="FILE", help="NMF dictionaries of the prior's stems ('projdiff fit-nmf')")
+    p.add_argument("--init-sigma", type=positive(float), default=0.01,
+                   help="noise level of the warm start, waveform units (default 0.01); --steps levels down "
+                        "from it (default 10)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_solver_options(p, default_prior="bundled:chorales", default_steps=None)
 
@@ -31,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from projdiff.priors import load_prior
     from projdiff.utils.files import check_free, write_json
 
+    if (args.init == "nmf") != bool(args.nmf):
+        raise ValueError("--init nmf and --nmf FILE go together (write FILE once with 'projdiff fit-nmf')")
     mixture, rate, warnings = read_audio(args.mixture)
     if is_silent(mixture):
         raise ValueError(f"{args.mixture}: all samples are silent; there is nothing to separate")
@@ -38,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     audio_prior = AudioPrior.of(load_prior(args.prior))
     check_rate(rate, audio_prior.card.sample_rate, args.mixture)
     names = audio_prior.card.stems
+    nmf = None
+    if args.init == "nmf":
+        from projdiff.apps.audio.nmf import NMFModel
+
+        nmf = NMFModel.load(args.nmf)
     out, stem = Path(args.out), Path(args.mixture).stem
     wavs = [out / f"{stem}_{name}.wav" for name in names]
     extra = [out / f"{stem}_spectrogram.png"] + ([out / f"{stem}_metrics.json"] if args.references else [])
@@ -54,8 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    stems = separate(mixture, rate, audio_prior, sigma_y=args.sigma_y, steps=args.steps, seed=args.seed,
-                     progress=not args.quiet, device=device, dtype=dtype)       # (C, K, N)
+    steps, warm = args.steps, {}
+    if nmf is not None:
+        steps = args.steps or 10
+        warm = {"init": nmf.estimate(mixture, rate, names),
+                "sigmas": audio_prior.warm_start_sigmas(args.init_sigma, steps)}
+    stems = separate(mixture, rate, audio_prior, sigma_y=args.sigma_y, steps=steps, seed=args.seed,
+                     progress=not args.quiet, device=device, dtype=dtype, **warm)       # (C, K, N)
     subtype = audio_subtype(args.mixture)
     for k, path in enumerate(wavs):
         write_audio(path, stems[:, k], rate, subtype)
@@ -72,5 +90,6 @@ COMMAND = Command(
     "separate", "separate a music mixture into the prior's stems", add_arguments, run,
     epilog="example:\n  projdiff separate mix.wav --prior bundled:chorales --out stems\n"
            "  projdiff separate mix.wav --references truth/ --out stems   (adds SI-SDR metrics)\n"
-           "outputs: MIX_<stem>.wav per stem (in the mixture's sample format), MIX_spectrogram.png, "
-           "MIX_metrics.json")
+           "  projdiff separate mix.wav --init nmf --nmf nmf.safetensors   (refine an NMF estimate; see fit-nmf)\n"
+           "outputs: MIX_<stem>.wav per stem (the mixture's sample format; they sum to the mixture, the band above\n"
+           "  the prior's Nyquist frequency shared among the stems), MIX_spectrogram.png, MIX_metrics.json")

@@ -1,0 +1,31 @@
+"""The prior design study's smoke mode runs every kind of design (waveform, STFT, ISDM) to its table."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chorale_fixtures import fake_chorales
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.slow
+def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
+    data = fake_chorales(tmp_path / "data")
+    command = [sys.executable, "benchmarks/audio_design.py", "--quick", "--data", str(data), "--out",
+               str(tmp_path / "study"), "--tracks", "1", "--seconds", "1.5"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "|---|" in done.stdout and "| waveform |" in done.stdout and "| stft |" in done.stdout
+    study = [e for design in ("waveform", "stft", "isdm")
+             for e in json.loads((tmp_path / "study" / design / "study.json").read_text()).values()]
+    assert [e["design"] for e in study] == ["waveform", "stft", "isdm"]
+    assert all(e["hours"] > 0 and e["steps"] > 0 and "sisdri_avg" in e["scratch"] for e in study)
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
+    rows = [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")]
+    assert rows == [1, 1]
