@@ -51,13 +51,13 @@ class LesionType:
             return float(rng.uniform(*self.absolute_hu))
         return None
 
-    def expected_contrast(self, organ_hu: float) -> tuple[float, float] | None:
-        """The range of lesion-minus-organ contrast (HU) this type gives on an organ of ``organ_hu``."""
+    def contains(self, lesion_hu: float, organ_hu: float) -> bool:
+        """Whether a lesion of mean ``lesion_hu`` in an organ of ``organ_hu`` (HU) is of this type (free: always)."""
         if self.relative_hu is not None:
-            return self.relative_hu
+            return self.relative_hu[0] <= lesion_hu - organ_hu <= self.relative_hu[1]
         if self.absolute_hu is not None:
-            return self.absolute_hu[0] - organ_hu, self.absolute_hu[1] - organ_hu
-        return None
+            return self.absolute_hu[0] <= lesion_hu <= self.absolute_hu[1]
+        return True
 
 
 LESION_TYPES: dict[str, LesionType] = {
