@@ -23,7 +23,9 @@ a crop around it):
    (``mean_inpainting``); with ``lesion_type="free"`` only the observed voxels (plain ``Inpainting``).
 5. Back to HU on the CT's grid; the proposal is the sample inside the redrawn region and the CT
    elsewhere, blended with the redrawn region blurred by ``edge_mm`` (``lesion_backend.blend``).
-   So voxels outside the organ, or farther than ``margin_mm`` from the lesion, never change.
+   So voxels outside the organ, or farther than ``margin_mm`` from the lesion, never change. With a
+   target mean, resampling back to the CT's grid and the blended edge move the lesion's mean by a few
+   HU (they mix in the margin); one constant shift of the lesion's voxels puts it back on the target.
 
 Relative to the organ around the lesion (``LocalNormalisation``): the organ voxels of the crop outside
 the redrawn region give the organ's HU (median) and texture (robust standard deviation, 1.4826 x
@@ -193,6 +195,9 @@ class ProjDiffLesion:
                               resample(lesion, shape) > 0.5, resample(organ_mask, shape) > 0.5, seed, target_unit)
         proposal = np.where(redraw, norm.inverse(self.window.to_hu(resample(drawn, ct.shape))), ct)
         soft = soft_lesion_mask(redraw, organ_mask, [self.edge_mm / s for s in spacing])
+        if target is not None:  # resampling back and the blended edge moved the mean a little: shift it back
+            mixed = ct[lesion] + soft[lesion] * (proposal[lesion] - ct[lesion])
+            proposal[lesion] += (target - float(mixed.mean())) / max(float(soft[lesion].mean()), 1e-3)
         return blend(ct, proposal, soft)
 
     def _inpaint(self, unit: np.ndarray, redraw: np.ndarray, lesion: np.ndarray, organ: np.ndarray,
