@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -174,7 +175,8 @@ def main(argv=None) -> None:
     if args.quick:
         args.lesions, args.steps, args.variations, args.size = 2, 5, ["phantom", "liver 105 HU"], "4-6"
     args.size_mm = tuple(float(v) for v in args.size.split("-"))
-    records = Records(args.records + ("-quick" if args.quick else ""), parse_shard(args.shard))
+    records = Records(tempfile.mkdtemp(prefix="tumor-heldout-quick-") if args.quick else args.records,
+                      parse_shard(args.shard))
     if not args.report_only:
         measure(args, records, TumorJudge.load("bundled:tumor-judge"))
     done = records.done()
