@@ -18,8 +18,8 @@ Variations of a liver (the host organ; held-out phantom seeds 4,000,000 + k, nev
   with its rough liver mask.
 
 Arms (ProjDiff with ``bundled:lesions``, ``--steps`` noise levels): ``before`` (the behaviour before
-lesion types: the prior free, no normalisation), ``free, normalised`` (organ-relative normalisation
-only; on the variations whose liver lies outside the prior's training range), ``hypodense`` (the
+lesion types: the prior free, no normalisation, no restored detail), ``free, normalised``
+(organ-relative normalisation and restored detail, no type; on the variations whose liver lies outside the prior's training range), ``hypodense`` (the
 default), ``hyperdense`` and ``cystic`` (on ``phantom``, ``liver 105 HU`` and ``real slice``); and the
 ``handcrafted`` baseline. The same lesion masks in every arm (paired). Per lesion (``lesion_stats``): contrast = lesion mean minus the
 organ within 5 mm around it (HU), texture = HU std inside the lesion, beside the ring's own std; "of its
@@ -108,8 +108,9 @@ def variation(name: str, seed: int, quick: bool):
 def backend(arm: str, steps: int, spacing):
     if ARMS[arm] is None:
         return HandcraftedLesion()
-    kind, normalise = ARMS[arm]
-    return ProjDiffLesion.load("bundled:lesions", steps=steps, spacing=spacing, lesion_type=kind, normalise=normalise)
+    kind, relative = ARMS[arm]
+    return ProjDiffLesion.load("bundled:lesions", steps=steps, spacing=spacing, lesion_type=kind, normalise=relative,
+                               restore_detail=relative)
 
 
 def expected_type(arm: str) -> str:

@@ -8,7 +8,9 @@ a crop around it):
 1. Redrawn region: the organ voxels within ``margin_mm`` (default 3 mm) of the lesion. Everything
    else in the crop is observed, exactly.
 2. Units and grid: HU -> window units [0, 1]; the crop and its masks are resampled (linearly) to the
-   prior's spacing when the CT's differs by more than 1 %. In-plane the crop is padded (mirrored,
+   prior's spacing when the CT's differs by more than 1 % (and back after; the CT's detail that this
+   round trip loses, its fine noise, is added back to the redrawn region, so a lesion drawn on a
+   coarser grid carries the CT's own noise). In-plane the crop is padded (mirrored,
    observed) to at least the training crop size and to a multiple of the UNet's size multiple;
    along the slice axis to at least S slices.
 3. Stacks: the prior sees S slices at a time. Redrawn slices that fit in one window (with a slice
@@ -126,6 +128,9 @@ class ProjDiffLesion:
         ``lesion_types.LESION_TYPES`` name (default "hypodense"; "free" = no constraint).
     normalise : bool
         Map the organ around the lesion into the training ranges (default True).
+    restore_detail : bool
+        When the CT is resampled to the prior's grid, add back to the redrawn region the detail of the
+        CT that the round trip loses (its fine noise), default True.
     organ_hu_range, organ_std_range : (float, float)
         The training ranges of the organ's median HU and robust spread (default 25-65 and 9-22 HU).
     """
@@ -140,6 +145,7 @@ class ProjDiffLesion:
     checkpoint: dict | None = None
     lesion_type: str = DEFAULT_LESION_TYPE
     normalise: bool = True
+    restore_detail: bool = True
     organ_hu_range: tuple[float, float] = (25.0, 65.0)
     organ_std_range: tuple[float, float] = (9.0, 22.0)
     name: str = "projdiff"
@@ -193,7 +199,10 @@ class ProjDiffLesion:
         shape = ct.shape if same else shape_at(ct.shape, spacing, self.prior_spacing)
         drawn = self._inpaint(resample(self.window.to_unit(norm.forward(ct)), shape), resample(redraw, shape) > 0,
                               resample(lesion, shape) > 0.5, resample(organ_mask, shape) > 0.5, seed, target_unit)
-        proposal = np.where(redraw, norm.inverse(self.window.to_hu(resample(drawn, ct.shape))), ct)
+        proposal = norm.inverse(self.window.to_hu(resample(drawn, ct.shape)))
+        if self.restore_detail and not same:  # the CT's own fine noise, which the prior's coarser grid cannot hold
+            proposal += ct - resample(resample(ct, shape), ct.shape)
+        proposal = np.where(redraw, proposal, ct)
         soft = soft_lesion_mask(redraw, organ_mask, [self.edge_mm / s for s in spacing])
         if target is not None:  # resampling back and the blended edge moved the mean a little: shift it back
             mixed = ct[lesion] + soft[lesion] * (proposal[lesion] - ct[lesion])
