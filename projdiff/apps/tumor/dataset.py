@@ -9,7 +9,6 @@ in ``OUT/.projdiff-tumor/``:
                       unless ``overwrite``
 ``started/<case>``    a case whose files are being written: the next run may replace them
 ``done/<case>.json``  a finished case: its files (relative to OUT) and label table
-``lock``              held (flock) by the process writing; a second run into OUT stops
 ====================  =====================================================================
 
 A case is done once its record exists and its files are all there; a later run skips it without
@@ -18,17 +17,17 @@ reading it, so an interrupted run continues where it stopped. Every file is writ
 finished case of ours are refused (``FileExistsError``) unless ``overwrite``. Bad input stops the run
 before that case writes anything. In the nnU-Net layout, ``dataset.json`` (v2: ``channel_names``,
 ``labels``, ``numTraining``, ``file_ending``) is written when every input of the run is done, from
-the records, so a dataset.json never counts cases that are missing.
+the records, so a dataset.json never counts cases that are missing. Outputs are deterministic, so two
+runs with the same settings into one folder write the same bytes: running them together wastes work
+but mixes nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 from projdiff.apps.tumor.ct.cases import Case, case_name
 from projdiff.apps.tumor.label_table import LabelTable
@@ -88,17 +87,6 @@ class Ledger:
     def records(self) -> list[dict]:
         return [json.loads(p.read_text()) for p in sorted((self.root / "done").glob("*.json"))]
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold OUT's lock while writing; FileExistsError when another run holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise FileExistsError(f"{self.out}: another projdiff tumor run is writing into this folder") from None
-            yield
-
 
 def _channel_names(dataset: dict) -> dict[str, str]:
     """The input dataset's channel names (nnU-Net v2 ``channel_names`` or MSD ``modality``), else CT."""
@@ -153,29 +141,26 @@ def synthesize_cases(inputs: Sequence[Path | None], load: Callable[[Path | None]
     ledger = Ledger(out)
     ledger.check_settings(settings, overwrite)
     results, names = [], []
-    with contextlib.ExitStack() as stack:
-        for item in inputs:
-            name = case_name(item) if item is not None else None
-            if name is not None and not overwrite and ledger.is_done(name):
-                report(f"{name}: done before, skipped (--overwrite redoes it)")
-                names.append(name)
-                continue
-            case = load(item)
-            names.append(case.name)
-            if not overwrite and ledger.is_done(case.name):
-                report(f"{case.name}: done before, skipped (--overwrite redoes it)")
-                continue
-            table = LabelTable.for_case(case, tumor_code)
-            paths = output_paths(out, case, organ, count, layout, summary)
-            if not ledger.is_started(case.name):
-                check_free(paths.values(), overwrite)
-            result = synthesize(case)
-            if not results:
-                stack.enter_context(ledger.lock())
-            ledger.start(case.name, settings)
-            write_tumor_outputs(out, result, layout, table, overwrite=True)
-            ledger.finish(case.name, paths, table, case.source.dataset if case.source else {})
-            results.append(result)
+    for item in inputs:
+        name = case_name(item) if item is not None else None
+        if name is not None and not overwrite and ledger.is_done(name):
+            report(f"{name}: done before, skipped (--overwrite redoes it)")
+            names.append(name)
+            continue
+        case = load(item)
+        names.append(case.name)
+        if not overwrite and ledger.is_done(case.name):
+            report(f"{case.name}: done before, skipped (--overwrite redoes it)")
+            continue
+        table = LabelTable.for_case(case, tumor_code)
+        paths = output_paths(out, case, organ, count, layout, summary)
+        if not ledger.is_started(case.name):
+            check_free(paths.values(), overwrite)
+        result = synthesize(case)
+        ledger.start(case.name, settings)
+        write_tumor_outputs(out, result, layout, table, overwrite=True)
+        ledger.finish(case.name, paths, table, case.source.dataset if case.source else {})
+        results.append(result)
     if layout == "nnunet" and all(ledger.is_done(n) for n in names):
         write_dataset_json(out, ledger.records(), f"synthetic lesions by projdiff tumor ({settings.get('backend')})")
     return results
