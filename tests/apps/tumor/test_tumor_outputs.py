@@ -238,3 +238,18 @@ def test_lesion_figure_is_a_zoomed_crop_without_contour_on_the_lesion(monkeypatc
 
 def torch_gray(image):
     return bool((image[0] == image[1]).all() and (image[1] == image[2]).all())
+
+
+def test_nnunet_case_in_abdomenatlas_layout_out(nnunet_root, tmp_path, capsys):
+    image = nnunet_root / "imagesTr" / "ph_7_0000.nii.gz"
+    code, _, err = run(["--ct", image, "--layout", "abdomenatlas", "--backend", "handcrafted", "--size", "tiny",
+                        "--out", tmp_path, "--quiet"], capsys)
+    assert code == 0, err
+    folder = tmp_path / "ph_7" / "segmentations"
+    assert sorted(p.name for p in folder.iterdir()) == ["hepatic_vessel.nii.gz", "liver.nii.gz",
+                                                        "liver_lesion.nii.gz", "spleen.nii.gz"]
+    codes = data(nnunet_root / "labelsTr" / "ph_7.nii.gz")
+    for name, value in (("spleen", 1), ("liver", 2), ("hepatic_vessel", 3)):     # each structure of the input
+        assert np.array_equal(data(folder / f"{name}.nii.gz"), (codes == value).astype(np.uint8))
+    lesion = data(folder / "liver_lesion.nii.gz").astype(bool)
+    assert lesion.any() and (codes[lesion] == 2).all()
