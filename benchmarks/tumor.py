@@ -114,9 +114,9 @@ def draw_lesions(bench: Bench, case, seed: int) -> list[dict]:
             rng = np.random.default_rng(appearance_seed(placement.seed, attempt))
             drawn = bench.backend.synthesize(original, placement.mask[box], organ[box], rng)
             ct[box] = drawn
-            scores = {"judge": bench.judge.score(ct, placement.mask, spacing)["fraction"]}
+            scores = {"judge": bench.judge.score(ct, placement.mask, spacing, organ)["fraction"]}
             if bench.discriminator is not None:
-                scores["realism"] = bench.discriminator.score(ct, placement.mask, spacing)["realism"]
+                scores["realism"] = bench.discriminator.score(ct, placement.mask, spacing, organ)["realism"]
             scores.update(lesion_statistics(ct, placement.mask, organ & ~placement.mask, spacing))
             ct[box] = original
             draws.append({"crop": drawn, **scores})

@@ -136,6 +136,7 @@ def measure(args, records: Records, judge: TumorJudge) -> None:
         organ = case.organ_mask(ORGAN) & ~lesion
         stats = lesion_statistics(result.ct_hu, lesion, organ, case.ct.spacing)
         stats["judge"] = judge.score(result.ct_hu, lesion, case.ct.spacing)["fraction"]
+        stats["judge_relative"] = judge.score(result.ct_hu, lesion, case.ct.spacing, organ | lesion)["fraction"]
         records.add(key, {"variation": name, "arm": arm, "lesion": int(k), "seconds": seconds,
                           "radius_mm": result.lesions[0].placement.radius_mm, **stats})
         print(key, {k: round(v, 1) for k, v in stats.items()}, f"{seconds:.1f} s", flush=True)
@@ -156,7 +157,8 @@ def summary_rows(done: dict, args) -> list[list]:
                          f"{mid:+.1f} [{low:+.1f}, {high:+.1f}]", f"{np.mean(np.abs(contrast) >= VISIBLE_HU):.2f}",
                          f"{in_range:.2f} ({expected_type(arm)})", f"{np.median([r['texture_hu'] for r in rs]):.1f}",
                          f"{np.median([r['ring_texture_hu'] for r in rs]):.1f}",
-                         f"{np.mean([r['judge'] >= 0.5 for r in rs]):.2f}"])
+                         f"{np.mean([r['judge'] >= 0.5 for r in rs]):.2f}",
+                         f"{np.mean([r['judge_relative'] >= 0.5 for r in rs]):.2f}"])
     return rows
 
 
@@ -188,9 +190,10 @@ def main(argv=None) -> None:
             f">= {VISIBLE_HU:g} HU; of its type: share whose contrast lies in the type's range (hypodense -80..-20 HU, "
             f"hyperdense +15..+60 HU against the organ, cystic: lesion mean 0..20 HU; the arms without a type "
             f"are held against hypodense, the default); texture: HU std inside the lesion (median), beside that of "
-            f"the organ ring; judge: share of lesions `bundled:tumor-judge` accepts (fraction >= 0.5).\n\n"
+            f"the organ ring; judge: share of lesions `bundled:tumor-judge` accepts (fraction >= 0.5), on the CT as it is and "
+            f"organ-relative (given the liver: `local_normalisation`, as `projdiff tumor --judge` now scores).\n\n"
             + table(["variation", "arm", "lesions", "organ HU", "contrast HU", "visible", "of its type",
-                     "texture HU", "ring texture HU", "judge accepts"], rows))
+                     "texture HU", "ring texture HU", "judge accepts", "judge accepts, organ-relative"], rows))
     emit(args.write, "tumor-heldout", "Tumor lesions on held-out CT: contrast and texture by lesion type", body)
 
 

@@ -29,13 +29,12 @@ a crop around it):
    target mean, resampling back to the CT's grid and the blended edge move the lesion's mean by a few
    HU (they mix in the margin); one constant shift of the lesion's voxels puts it back on the target.
 
-Relative to the organ around the lesion (``LocalNormalisation``): the organ voxels of the crop outside
-the redrawn region give the organ's HU (median) and texture (robust standard deviation, 1.4826 x
-MAD). The lesion's target mean is drawn from its type's range (``lesion_types``: hypodense by default,
-organ - 80 .. organ - 20 HU). Before the prior sees the crop, its HU are shifted and scaled so that the
-organ's median and spread fall into the ranges the prior was trained on (``organ_hu_range``, default
-25-65 HU, and ``organ_std_range``, 9-22 HU: the phantom organs' medians and robust spreads); the
-sample is mapped back after. Crops already inside those ranges are left as they are.
+Relative to the organ around the lesion (``local_normalisation.LocalNormalisation``): the organ voxels
+of the crop outside the redrawn region give the organ's HU (median) and spread (1.4826 x MAD). The
+lesion's target mean is drawn from its type's range (``lesion_types``: hypodense by default, organ - 80
+.. organ - 20 HU). Before the prior sees the crop, its HU are shifted and scaled so that the organ's
+median and spread fall into the ranges the prior was trained on (25-65 HU and 9-22 HU, the phantom
+organs'); the sample is mapped back after. Crops already inside those ranges are left as they are.
 """
 
 from __future__ import annotations
@@ -51,6 +50,7 @@ from projdiff.apps.tumor.ct.hu import HUWindow
 from projdiff.apps.tumor.lesion_backend import blend, soft_lesion_mask
 from projdiff.apps.tumor.lesion_prior import LesionPriorCard
 from projdiff.apps.tumor.lesion_types import DEFAULT_LESION_TYPE, LesionType, lesion_type
+from projdiff.apps.tumor.local_normalisation import LocalNormalisation
 from projdiff.apps.tumor.mean_inpainting import MeanInpainting
 from projdiff.engine import solve
 from projdiff.operators import Inpainting
@@ -59,32 +59,6 @@ from projdiff.utils.provenance import checkpoint_info
 from projdiff.utils.seeds import derive_seed
 
 DEFAULT_PRIOR = "bundled:lesions"
-MIN_CONTEXT_VOXELS = 50  # organ voxels outside the redrawn region needed to measure the organ (else: all its voxels)
-
-
-@dataclass(frozen=True)
-class LocalNormalisation:
-    """HU -> HU map ``reference + (hu - organ_hu) * scale`` that puts the organ around a lesion into the
-    prior's training ranges: ``reference = clip(organ_hu, *hu_range)``, ``scale = clip(std, *std_range) / std``."""
-
-    organ_hu: float
-    reference_hu: float
-    scale: float
-
-    @classmethod
-    def measure(cls, ct_hu: np.ndarray, context: np.ndarray, hu_range: tuple[float, float],
-                std_range: tuple[float, float]) -> "LocalNormalisation":
-        """From the HU of the organ voxels ``context`` (median; 1.4826 x MAD as the spread)."""
-        values = ct_hu[context]
-        median = float(np.median(values))
-        spread = max(1.4826 * float(np.median(np.abs(values - median))), 1e-3)
-        return cls(median, float(np.clip(median, *hu_range)), float(np.clip(spread, *std_range)) / spread)
-
-    def forward(self, hu):
-        return self.reference_hu + (hu - self.organ_hu) * self.scale
-
-    def inverse(self, hu):
-        return self.organ_hu + (hu - self.reference_hu) / self.scale
 
 
 def stack_starts(first: int, last: int, depth: int, slices: int, overlap: int) -> list[int]:
@@ -127,12 +101,10 @@ class ProjDiffLesion:
     lesion_type : str
         ``lesion_types.LESION_TYPES`` name (default "hypodense"; "free" = no constraint).
     normalise : bool
-        Map the organ around the lesion into the training ranges (default True).
+        Map the organ around the lesion into the training ranges (default True; ``LocalNormalisation``).
     restore_detail : bool
         When the CT is resampled to the prior's grid, add back to the redrawn region the detail of the
         CT that the round trip loses (its fine noise), default True.
-    organ_hu_range, organ_std_range : (float, float)
-        The training ranges of the organ's median HU and robust spread (default 25-65 and 9-22 HU).
     """
 
     prior: DiffusersPrior
@@ -146,8 +118,6 @@ class ProjDiffLesion:
     lesion_type: str = DEFAULT_LESION_TYPE
     normalise: bool = True
     restore_detail: bool = True
-    organ_hu_range: tuple[float, float] = (25.0, 65.0)
-    organ_std_range: tuple[float, float] = (9.0, 22.0)
     name: str = "projdiff"
 
     def __post_init__(self) -> None:
@@ -188,9 +158,7 @@ class ProjDiffLesion:
         seed = int(generator.integers(2 ** 62))
         spacing = self.prior_spacing if self.spacing is None else tuple(self.spacing)
         redraw = (ndimage.distance_transform_edt(~lesion, sampling=spacing) <= self.margin_mm) & organ_mask
-        context = organ_mask & ~redraw
-        norm = LocalNormalisation.measure(ct, context if context.sum() >= MIN_CONTEXT_VOXELS else organ_mask,
-                                          self.organ_hu_range, self.organ_std_range)
+        norm = LocalNormalisation.around(ct, organ_mask, redraw)
         if not self.normalise:
             norm = LocalNormalisation(norm.organ_hu, norm.organ_hu, 1.0)
         target = self.type.target_hu(norm.organ_hu, generator)

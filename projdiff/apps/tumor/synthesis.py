@@ -42,8 +42,10 @@ class Judge(Protocol):
 
     checkpoint: dict
 
-    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
-        """``{"fraction": share of the lesion's voxels judged tumor, ...}`` for the (D, H, W) HU CT."""
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+              organ_mask: np.ndarray | None = None) -> dict:
+        """``{"fraction": share of the lesion's voxels judged tumor, ...}`` for the (D, H, W) HU CT (the
+        host organ's mask, when given, makes the judgement organ-relative)."""
         ...
 
 
@@ -65,12 +67,13 @@ class QualityFilter:
         if self.retries < 0:
             raise ValueError(f"--retries: expected an int >= 0, got {self.retries}")
 
-    def assess(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> tuple[dict, bool]:
-        """The judges' scores of one drawn lesion and whether it passes."""
-        score = self.judge.score(ct_hu, lesion_mask, spacing)
+    def assess(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+               organ_mask: np.ndarray | None = None) -> tuple[dict, bool]:
+        """The judges' scores of one drawn lesion (in the organ ``organ_mask``) and whether it passes."""
+        score = self.judge.score(ct_hu, lesion_mask, spacing, organ_mask)
         passed = score["fraction"] >= self.threshold
         if self.discriminator is not None:
-            score = {**score, **self.discriminator.score(ct_hu, lesion_mask, spacing)}
+            score = {**score, **self.discriminator.score(ct_hu, lesion_mask, spacing, organ_mask)}
             passed = passed and score["realism"] >= self.realism_threshold
         return score, passed
 
@@ -183,7 +186,7 @@ def _filtered_draws(ct: np.ndarray, box: tuple[slice, slice, slice], placement: 
     for attempt in range(1 + quality.retries):
         drawn_seed = appearance_seed(placement.seed, attempt)
         ct[box] = backend.synthesize(original, placement.mask[box], organ_mask[box], np.random.default_rng(drawn_seed))
-        score, passed = quality.assess(ct, placement.mask, spacing)
+        score, passed = quality.assess(ct, placement.mask, spacing, organ_mask)
         scores.append({"attempt": attempt, "appearance_seed": drawn_seed, **score})
         if passed:
             return scores, True
