@@ -21,11 +21,12 @@ Arms (ProjDiff with ``bundled:lesions``, ``--steps`` noise levels): ``before`` (
 lesion types: the prior free, no normalisation, no restored detail), ``free, normalised``
 (organ-relative normalisation and restored detail, no type; on the variations whose liver lies outside the prior's training range), ``hypodense`` (the
 default), ``hyperdense`` and ``cystic`` (on ``phantom``, ``liver 105 HU`` and ``real slice``); and the
-``handcrafted`` baseline. The same lesion masks in every arm (paired). Per lesion (``lesion_stats``): contrast = lesion mean minus the
-organ within 5 mm around it (HU), texture = HU std inside the lesion, beside the ring's own std; "of its
-type": the contrast lies in the type's range (``lesion_types``; hypodense for ``before``, ``free`` and
-``handcrafted``, the default they are compared with), "visible": |contrast| >= 10 HU; judge: the share
-of lesions the shipped judge accepts (fraction >= 0.5). Records are kept per lesion in ``--records``
+``handcrafted`` baseline. The same lesion masks in every arm (paired). Per lesion (``lesion_stats``):
+contrast = lesion mean minus the organ within 5 mm around it (HU), texture = HU std inside the lesion,
+beside the ring's own std; "of its type": the lesion's mean lies in the type's range (``lesion_types``;
+hypodense for ``before``, ``free`` and ``handcrafted``, the default they are compared with), "visible":
+|contrast| >= 10 HU; judge: the share of lesions the shipped judge accepts (fraction >= 0.5), on the CT
+as it is and organ-relative (given the liver, as the quality filter now scores). Records are kept per lesion in ``--records``
 (resumable; ``--shard K/N`` splits the work between processes).
 """
 
