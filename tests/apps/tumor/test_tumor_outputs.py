@@ -253,3 +253,9 @@ def test_nnunet_case_in_abdomenatlas_layout_out(nnunet_root, tmp_path, capsys):
         assert np.array_equal(data(folder / f"{name}.nii.gz"), (codes == value).astype(np.uint8))
     lesion = data(folder / "liver_lesion.nii.gz").astype(bool)
     assert lesion.any() and (codes[lesion] == 2).all()
+
+
+def test_organ_mask_with_a_dataset_folder(atlas_root, tmp_path, capsys):
+    mask = atlas_root / "BDMAP_00000007" / "segmentations" / "liver.nii.gz"
+    code, _, err = run(["--ct", atlas_root, "--organ-mask", mask, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "--organ-mask: one mask fits one case" in err and not (tmp_path / "o").exists()

@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         given = {"threshold": args.threshold, "retries": args.retries, "realism_threshold": args.realism_threshold,
                  "discriminator": RealismDiscriminator.load(args.discriminator) if args.discriminator else None}
         quality = QualityFilter(TumorJudge.load(args.judge), **{k: v for k, v in given.items() if v is not None})
-    cases = dataset_cases(args.ct) if args.ct is not None and args.organ_mask is None else None
+    cases = dataset_cases(args.ct) if args.ct is not None else None
+    if cases is not None and args.organ_mask is not None:
+        raise ValueError(f"--organ-mask: one mask fits one case, and {args.ct} is a dataset folder of {len(cases)}")
     inputs = cases if cases is not None else [None if args.demo else args.ct]
     if args.backend == "projdiff":
         learned = {"prior": args.prior, "steps": args.steps}
