@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,15 +31,9 @@ from _results import emit, table  # noqa: E402
 from projdiff.apps.tumor.discriminator import DISCRIMINATOR_KIND, twin_volumes  # noqa: E402
 from projdiff.apps.tumor.judge import JUDGE_KIND, PROBABILITY_CUT, judge_volumes  # noqa: E402
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, load_patches, read_manifest  # noqa: E402
+from projdiff.apps.tumor.lesion_stats import lesion_statistics  # noqa: E402
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
 from projdiff.apps.tumor.segmenter import SegmenterConfig, load_frozen, predict_slices  # noqa: E402
-
-
-def lesion_statistics(hu: np.ndarray, lesion: np.ndarray, organ: np.ndarray, spacing) -> tuple[float, float]:
-    """(mean HU inside the lesion minus that of the organ within 5 mm around it, HU std inside the lesion)."""
-    ring = (ndimage.distance_transform_edt(~lesion, sampling=spacing) <= 5.0) & organ & ~lesion
-    inside = hu[lesion]
-    return float(inside.mean() - hu[ring].mean()) if ring.any() else float("nan"), float(inside.std())
 
 
 def main() -> None:
@@ -73,10 +66,10 @@ def main() -> None:
                                 for v, p in zip(volumes, patches)]))
         detected = [(predict_slices(judge, v.unit)[p.lesion] > PROBABILITY_CUT).mean()
                     for v, p in zip(volumes, patches)]
-        stats = [lesion_statistics(config.hu_window.to_hu(v.unit), p.lesion, p.organ, spec.spacing)
+        stats = [lesion_statistics(config.hu_window.to_hu(v.unit), p.lesion, p.organ & ~p.lesion, spec.spacing)
                  for v, p in zip(volumes, patches)]
-        row += [np.mean(detected), np.mean(np.asarray(detected) >= 0.5), np.nanmean([s[0] for s in stats]),
-                np.mean([s[1] for s in stats])]
+        row += [np.mean(detected), np.mean(np.asarray(detected) >= 0.5), np.nanmean([s["contrast_hu"] for s in stats]),
+                np.mean([s["texture_hu"] for s in stats])]
         rows.append([row[0]] + [f"{value:.3f}" for value in row[1:-2]] + [f"{value:.1f}" for value in row[-2:]])
         print(rows[-1], flush=True)
     body = (f"{len(patches)} held-out real lesions of `{args.data}` (validation split) and their twins redrawn by "

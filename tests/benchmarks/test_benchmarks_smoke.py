@@ -91,3 +91,11 @@ def test_load_benchmark_quick_mode():
                             cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "items/s" in result.stdout and "every item's outputs exist exactly once" in result.stdout
+
+
+@pytest.mark.slow
+def test_tumor_heldout_quick():
+    out = run("benchmarks/tumor_heldout.py", "--quick")
+    assert_table(out)
+    for arm in ("| before |", "| hypodense |", "| cystic |", "| handcrafted |"):
+        assert arm in out

@@ -50,10 +50,12 @@ class RealismDiscriminator(FrozenSegmenter):
 
     kind, flag = DISCRIMINATOR_KIND, "--discriminator"
 
-    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+              organ_mask: np.ndarray | None = None) -> dict:
         """``{"realism", "mean_synthetic_probability"}`` (both in [0, 1]) of the lesion ``lesion_mask``
-        (D, H, W) in the CT ``ct_hu`` (D, H, W, HU, voxels ``spacing`` mm); ValueError for an empty mask."""
-        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "discriminator")
+        (D, H, W) in the CT ``ct_hu`` (D, H, W, HU, voxels ``spacing`` mm), organ-relative with the host
+        organ's ``organ_mask`` (``judge.lesion_probabilities``); ValueError for an empty mask."""
+        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "discriminator", organ_mask)
         return {"realism": float((probability <= PROBABILITY_CUT).mean()),
                 "mean_synthetic_probability": float(probability.mean())}
 

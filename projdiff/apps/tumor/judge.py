@@ -7,7 +7,8 @@ learn the backend's own artefacts (FreeTumor's segmentation-based "Turing test",
 implementation).
 
 Score of a synthetic lesion: the judge sees only the CT (a crop around the lesion, resampled to its
-training spacing when the CT's differs); the lesion mask only selects the voxels that are scored.
+training spacing when the CT's differs, its HU mapped organ-relative when the organ's mask is given,
+as the pipeline does: ``local_normalisation``); the lesion mask only selects the voxels that are scored.
 ``fraction`` = the share of the lesion's voxels with a predicted tumor probability above 0.5;
 ``mean_probability`` is reported beside it. The pipeline accepts a lesion when ``fraction`` reaches
 the threshold (default 0.5; ``projdiff.apps.tumor.synthesis``).
@@ -27,6 +28,7 @@ import numpy as np
 from projdiff.apps.tumor.ct.crops import resample, same_spacing, shape_at
 from projdiff.apps.tumor.lesion_backend import lesion_box
 from projdiff.apps.tumor.lesion_crops import LesionCropSpec, load_patches, read_manifest
+from projdiff.apps.tumor.local_normalisation import LocalNormalisation
 from projdiff.apps.tumor.segmenter import (FrozenSegmenter, SegmenterConfig, SegVolume, SlicePatches, SliceSegmenter,
                                            make_segmenter, predict_slices, save_segmenter, train_segmenter)
 
@@ -40,23 +42,28 @@ class TumorJudge(FrozenSegmenter):
 
     kind, flag = JUDGE_KIND, "--judge"
 
-    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
-        """Score the lesion ``lesion_mask`` (D, H, W) of the CT ``ct_hu`` (D, H, W, HU; voxels ``spacing`` mm).
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+              organ_mask: np.ndarray | None = None) -> dict:
+        """Score the lesion ``lesion_mask`` (D, H, W) of the CT ``ct_hu`` (D, H, W, HU; voxels ``spacing`` mm),
+        organ-relative with the host organ's ``organ_mask`` (see ``lesion_probabilities``).
 
         Returns ``{"fraction", "mean_probability"}``, both in [0, 1]; ValueError for an empty mask.
         """
-        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "judge")
+        probability = lesion_probabilities(self.model, ct_hu, lesion_mask, spacing, "judge", organ_mask)
         return {"fraction": float((probability > PROBABILITY_CUT).mean()),
                 "mean_probability": float(probability.mean())}
 
 
 def lesion_probabilities(model: SliceSegmenter, ct_hu: np.ndarray, lesion_mask: np.ndarray,
-                         spacing: Sequence[float], name: str) -> np.ndarray:
+                         spacing: Sequence[float], name: str, organ_mask: np.ndarray | None = None) -> np.ndarray:
     """The model's probabilities at the lesion's voxels (1D float32), seeing only a crop of the CT.
 
     The crop spans the lesion plus ``INPLANE_CONTEXT`` voxels (of the model's grid) in-plane and the
     model's slice context; it is resampled to the model's spacing when the CT's differs, and the
-    lesion mask with it. ``name`` names the model in the error raised for an empty mask.
+    lesion mask with it. With the host organ's ``organ_mask`` the crop's HU are first mapped so that
+    the organ around the lesion lies in the training data's ranges (``LocalNormalisation``, measured on
+    the crop's organ voxels outside the lesion; an identity for organs like the phantoms'), as the
+    lesion prior sees them. ``name`` names the model in the error raised for an empty mask.
     """
     if not lesion_mask.any():
         raise ValueError(f"{name}: the lesion mask is empty")
@@ -64,7 +71,10 @@ def lesion_probabilities(model: SliceSegmenter, ct_hu: np.ndarray, lesion_mask: 
     ratio = [s / t for s, t in zip(spacing, config.spacing)]
     margin = [config.context + 1] + [int(np.ceil(INPLANE_CONTEXT / r)) for r in ratio[1:]]
     box = lesion_box(lesion_mask, margin)
-    unit, lesion = config.hu_window.to_unit(ct_hu[box]), lesion_mask[box]
+    hu, lesion = ct_hu[box], lesion_mask[box]
+    if organ_mask is not None:
+        hu = LocalNormalisation.around(hu, organ_mask[box], lesion).forward(hu)
+    unit = config.hu_window.to_unit(hu)
     if not same_spacing(spacing, config.spacing):
         shape = shape_at(unit.shape, spacing, config.spacing)
         unit, weights = resample(unit, shape), resample(lesion, shape)

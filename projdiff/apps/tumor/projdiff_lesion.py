@@ -8,7 +8,9 @@ a crop around it):
 1. Redrawn region: the organ voxels within ``margin_mm`` (default 3 mm) of the lesion. Everything
    else in the crop is observed, exactly.
 2. Units and grid: HU -> window units [0, 1]; the crop and its masks are resampled (linearly) to the
-   prior's spacing when the CT's differs by more than 1 %. In-plane the crop is padded (mirrored,
+   prior's spacing when the CT's differs by more than 1 % (and back after; the CT's detail that this
+   round trip loses, its fine noise, is added back to the redrawn region, so a lesion drawn on a
+   coarser grid carries the CT's own noise). In-plane the crop is padded (mirrored,
    observed) to at least the training crop size and to a multiple of the UNet's size multiple;
    along the slice axis to at least S slices.
 3. Stacks: the prior sees S slices at a time. Redrawn slices that fit in one window (with a slice
@@ -16,12 +18,23 @@ a crop around it):
    along the slice axis, consecutive windows sharing at least ``overlap`` slices (default S / 2),
    solved in order. The slices a window generated are observed by the windows after it, so the
    lesion continues across windows instead of being drawn twice.
-4. Each window: ``solve(Inpainting(observed), AffinePrior.unit_interval(
+4. Each window: ``solve(MeanInpainting(observed, lesion), AffinePrior.unit_interval(
    prior.with_condition([lesion stack, organ stack])), y, steps=steps)``, noiseless, one posterior
-   sample (``step_size`` "auto": a sample, not a point estimate), seeded from the generator.
+   sample (``step_size`` "auto": a sample, not a point estimate), seeded from the generator. ``y``
+   holds the observed voxels and, on the window's unobserved lesion voxels, the lesion's target mean
+   (``mean_inpainting``); with ``lesion_type="free"`` only the observed voxels (plain ``Inpainting``).
 5. Back to HU on the CT's grid; the proposal is the sample inside the redrawn region and the CT
    elsewhere, blended with the redrawn region blurred by ``edge_mm`` (``lesion_backend.blend``).
-   So voxels outside the organ, or farther than ``margin_mm`` from the lesion, never change.
+   So voxels outside the organ, or farther than ``margin_mm`` from the lesion, never change. With a
+   target mean, resampling back to the CT's grid and the blended edge move the lesion's mean by a few
+   HU (they mix in the margin); one constant shift of the lesion's voxels puts it back on the target.
+
+Relative to the organ around the lesion (``local_normalisation.LocalNormalisation``): the organ voxels
+of the crop outside the redrawn region give the organ's HU (median) and spread (1.4826 x MAD). The
+lesion's target mean is drawn from its type's range (``lesion_types``: hypodense by default, organ - 80
+.. organ - 20 HU). Before the prior sees the crop, its HU are shifted and scaled so that the organ's
+median and spread fall into the ranges the prior was trained on (25-65 HU and 9-22 HU, the phantom
+organs'); the sample is mapped back after. Crops already inside those ranges are left as they are.
 """
 
 from __future__ import annotations
@@ -36,6 +49,9 @@ from projdiff.apps.tumor.ct.crops import resample, same_spacing, shape_at
 from projdiff.apps.tumor.ct.hu import HUWindow
 from projdiff.apps.tumor.lesion_backend import blend, soft_lesion_mask
 from projdiff.apps.tumor.lesion_prior import LesionPriorCard
+from projdiff.apps.tumor.lesion_types import DEFAULT_LESION_TYPE, LesionType, lesion_type
+from projdiff.apps.tumor.local_normalisation import LocalNormalisation
+from projdiff.apps.tumor.mean_inpainting import MeanInpainting
 from projdiff.engine import solve
 from projdiff.operators import Inpainting
 from projdiff.priors import AffinePrior, DiffusersPrior, load_prior
@@ -82,6 +98,13 @@ class ProjDiffLesion:
         ProjDiff step size (default "auto").
     checkpoint : dict, optional
         ``{"source", "sha256"}`` of the prior, for the sidecars.
+    lesion_type : str
+        ``lesion_types.LESION_TYPES`` name (default "hypodense"; "free" = no constraint).
+    normalise : bool
+        Map the organ around the lesion into the training ranges (default True; ``LocalNormalisation``).
+    restore_detail : bool
+        When the CT is resampled to the prior's grid, add back to the redrawn region the detail of the
+        CT that the round trip loses (its fine noise), default True.
     """
 
     prior: DiffusersPrior
@@ -92,9 +115,13 @@ class ProjDiffLesion:
     overlap: int | None = None
     step_size: float | str = "auto"
     checkpoint: dict | None = None
+    lesion_type: str = DEFAULT_LESION_TYPE
+    normalise: bool = True
+    restore_detail: bool = True
     name: str = "projdiff"
 
     def __post_init__(self) -> None:
+        self.type: LesionType = lesion_type(self.lesion_type)
         self.card = LesionPriorCard.from_dict(self.prior.metadata)
         if self.prior.condition_channels != 2 * self.card.slices:
             raise ValueError(f"prior: not a lesion prior ({self.prior.condition_channels} condition channels, "
@@ -132,17 +159,29 @@ class ProjDiffLesion:
         seed = int(generator.integers(2 ** 62))
         spacing = self.prior_spacing if self.spacing is None else tuple(self.spacing)
         redraw = (ndimage.distance_transform_edt(~lesion, sampling=spacing) <= self.margin_mm) & organ_mask
+        norm = LocalNormalisation.around(ct, organ_mask, redraw)
+        if not self.normalise:
+            norm = LocalNormalisation(norm.organ_hu, norm.organ_hu, 1.0)
+        target = self.type.target_hu(norm.organ_hu, generator)
+        target_unit = None if target is None else float(self.window.to_unit(norm.forward(np.float32(target))))
         same = same_spacing(spacing, self.prior_spacing)
         shape = ct.shape if same else shape_at(ct.shape, spacing, self.prior_spacing)
-        drawn = self._inpaint(resample(self.window.to_unit(ct), shape), resample(redraw, shape) > 0,
-                              resample(lesion, shape) > 0.5, resample(organ_mask, shape) > 0.5, seed)
-        proposal = np.where(redraw, self.window.to_hu(resample(drawn, ct.shape)), ct)
+        drawn = self._inpaint(resample(self.window.to_unit(norm.forward(ct)), shape), resample(redraw, shape) > 0,
+                              resample(lesion, shape) > 0.5, resample(organ_mask, shape) > 0.5, seed, target_unit)
+        proposal = norm.inverse(self.window.to_hu(resample(drawn, ct.shape)))
+        if self.restore_detail and not same:  # the CT's own fine noise, which the prior's coarser grid cannot hold
+            proposal += ct - resample(resample(ct, shape), ct.shape)
+        proposal = np.where(redraw, proposal, ct)
         soft = soft_lesion_mask(redraw, organ_mask, [self.edge_mm / s for s in spacing])
+        if target is not None:  # resampling back and the blended edge moved the mean a little: shift it back
+            mixed = ct[lesion] + soft[lesion] * (proposal[lesion] - ct[lesion])
+            proposal[lesion] += (target - float(mixed.mean())) / max(float(soft[lesion].mean()), 1e-3)
         return blend(ct, proposal, soft)
 
     def _inpaint(self, unit: np.ndarray, redraw: np.ndarray, lesion: np.ndarray, organ: np.ndarray,
-                 seed: int) -> np.ndarray:
-        """Window units (D, H, W) in the prior's grid with the ``redraw`` voxels sampled by the prior."""
+                 seed: int, target: float | None = None) -> np.ndarray:
+        """Window units (D, H, W) in the prior's grid with the ``redraw`` voxels sampled by the prior
+        (the unobserved ``lesion`` voxels of each window with mean ``target``, window units, unless None)."""
         slices, multiple, crop = self.slices, self.prior.size_multiple, self.card.crop
         sizes = [max(unit.shape[0], slices)] + [max(n, crop) + (-max(n, crop)) % multiple for n in unit.shape[1:]]
         pads = [((t - n) // 2, t - n - (t - n) // 2) for t, n in zip(sizes, unit.shape)]
@@ -158,10 +197,19 @@ class ProjDiffLesion:
                 continue
             stack = condition[:, window].reshape(1, 2 * slices, *x.shape[1:])
             bound = self.prior.with_condition(torch.from_numpy(stack).to(param.device))
-            operator = Inpainting(torch.from_numpy(observed.astype(np.float32))).to(param.device)
-            result = solve(operator, AffinePrior.unit_interval(bound),
-                           torch.from_numpy(x[window] * observed)[None].to(param.device), steps=self.steps,
+            operator, y = self._observation(observed, condition[0, window] > 0, x[window], target)
+            result = solve(operator.to(param.device), AffinePrior.unit_interval(bound),
+                           torch.from_numpy(y)[None].to(param.device), steps=self.steps,
                            seed=derive_seed("projdiff-lesion", seed, k), progress=False, step_size=self.step_size)
             x[window] = np.where(observed, x[window], np.clip(result.x[0].float().cpu().numpy(), 0.0, 1.0))
             known[window] = True
         return x[tuple(slice(before, before + n) for (before, _), n in zip(pads, unit.shape))]
+
+    @staticmethod
+    def _observation(observed: np.ndarray, lesion: np.ndarray, x: np.ndarray, target: float | None):
+        """The window's operator and measurement: observed voxels, and the unobserved lesion's mean ``target``."""
+        region = lesion & ~observed
+        if target is None or not region.any():
+            return Inpainting(torch.from_numpy(observed.astype(np.float32))), (x * observed).astype(np.float32)
+        y = (x * observed + region * np.float32(target)).astype(np.float32)
+        return MeanInpainting(torch.from_numpy(observed), torch.from_numpy(region)), y

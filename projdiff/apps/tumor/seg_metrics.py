@@ -1,26 +1,26 @@
-"""Segmentation metrics in physical units: Dice, surface Dice (NSD) and lesion-level sensitivity;
-and a 3D-consistency figure of a lesion's appearance (``slice_jumps``).
+"""Segmentation metrics in physical units: Dice and surface Dice (NSD) by MONAI, lesion-level
+sensitivity and per-lesion Dice by size class; and a 3D-consistency figure of a lesion's appearance
+(``slice_jumps``).
 
 Masks are boolean (D, H, W) arrays on one grid; ``spacing`` is the voxel size in mm along
 (D, H, W). Compute them on the original grid (the one the label files are in).
 
-Empty cases:
-
-- Dice and NSD are NaN when both masks are empty (nothing to find, nothing found: a true
-  negative case). Average them with ``np.nanmean`` and count such cases separately; if the truth is
-  empty and the prediction is not, both are 0 (a false-positive case), and the same when the truth
-  is non-empty and the prediction empty.
-- ``lesion_sensitivity`` counts lesions, so a case without true lesions adds nothing to any size
-  class; its predicted components are reported as ``false_positive_components``.
-
-NSD counts surface voxels (voxels of the mask with a 6-neighbour outside it, the volume border
-counting as outside) rather than surface-area elements as DeepMind's ``surface_distance`` does,
-so values differ slightly on coarse grids.
+Dice and NSD are MONAI's (``monai.metrics.compute_dice`` and ``compute_surface_dice``, the functions
+behind ``DiceMetric`` and ``SurfaceDiceMetric``), so the numbers compare with work that uses them:
+NSD with DeepMind's surface elements (``use_subvoxels=True``) and the voxel spacing, tolerance in mm.
+Empty cases follow MONAI: Dice is NaN when the truth is empty (``ignore_empty``), 0 when only the
+prediction is; NSD is NaN when both are empty and 0 when exactly one is. Average with
+``np.nanmean`` and count cases without true lesions separately. ``lesion_sensitivity`` counts
+lesions, so a case without true lesions adds nothing to any size class; its predicted components are
+``false_positive_components``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import torch
 from scipy import ndimage
 
 from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, size_class_of
@@ -28,20 +28,25 @@ from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, size_class_of
 FULL_CONNECTIVITY = ndimage.generate_binary_structure(3, 3)
 
 
+def _one_hot(mask: np.ndarray) -> torch.Tensor:
+    """(1, 2, D, H, W) float: background, foreground."""
+    fg = torch.from_numpy(np.ascontiguousarray(mask, dtype=bool)).float()[None, None]
+    return torch.cat([1.0 - fg, fg], dim=1)
+
+
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """2 |P & T| / (|P| + |T|); NaN when both are empty."""
-    pred, truth = pred.astype(bool), truth.astype(bool)
-    total = int(pred.sum()) + int(truth.sum())
-    return float("nan") if total == 0 else 2.0 * int((pred & truth).sum()) / total
+    """MONAI's Dice of the foreground: 2 |P & T| / (|P| + |T|); NaN when the truth is empty."""
+    from monai.metrics import compute_dice
 
-
-def _surface(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndimage.binary_erosion(mask, border_value=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(compute_dice(_one_hot(pred), _one_hot(truth), include_background=False)[0, 0])
 
 
 def surface_dice(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float],
                  tolerance_mm: float = 2.0) -> float:
-    """Normalised surface Dice: the share of both surfaces within ``tolerance_mm`` of the other.
+    """MONAI's normalised surface Dice (DeepMind's surface elements): the share of both surfaces within
+    ``tolerance_mm`` of the other; NaN when both masks are empty, 0 when exactly one is.
 
     Parameters
     ----------
@@ -50,22 +55,15 @@ def surface_dice(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, floa
         Voxel size along (D, H, W), mm.
     tolerance_mm : float
         Default 2 mm.
-
-    Returns
-    -------
-    float
-        In [0, 1]; NaN when both masks are empty, 0 when exactly one is.
     """
-    pred, truth = pred.astype(bool), truth.astype(bool)
+    from monai.metrics import compute_surface_dice
+
     if not pred.any() and not truth.any():
         return float("nan")
-    if not pred.any() or not truth.any():
-        return 0.0
-    surface_p, surface_t = _surface(pred), _surface(truth)
-    to_t = ndimage.distance_transform_edt(~surface_t, sampling=spacing)
-    to_p = ndimage.distance_transform_edt(~surface_p, sampling=spacing)
-    close = int((to_t[surface_p] <= tolerance_mm).sum()) + int((to_p[surface_t] <= tolerance_mm).sum())
-    return close / (int(surface_p.sum()) + int(surface_t.sum()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(compute_surface_dice(_one_hot(pred), _one_hot(truth), [float(tolerance_mm)],
+                                          spacing=[float(s) for s in spacing], use_subvoxels=True)[0, 0])
 
 
 def equivalent_radius_mm(voxels: int, spacing: tuple[float, float, float]) -> float:
@@ -109,12 +107,33 @@ def lesion_sensitivity(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float
             "false_positive_components": found - len(touching)}
 
 
+def lesion_dice(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float]) -> list[dict]:
+    """Dice of each true lesion with the predicted components that touch it, and its size class.
+
+    True lesions are the 26-connected components of ``truth``; lesion i is scored against the union
+    of the predicted components overlapping it (0 when none does). Returns one
+    ``{"size_class", "radius_mm", "voxels", "dice"}`` per lesion, in component order.
+    """
+    pred, truth = pred.astype(bool), truth.astype(bool)
+    components, count = ndimage.label(truth, structure=FULL_CONNECTIVITY)
+    predicted, _ = ndimage.label(pred, structure=FULL_CONNECTIVITY)
+    out = []
+    for index in range(1, count + 1):
+        lesion = components == index
+        touching = np.setdiff1d(np.unique(predicted[lesion]), [0])
+        found = np.isin(predicted, touching) if touching.size else np.zeros_like(pred)
+        radius = equivalent_radius_mm(int(lesion.sum()), spacing)
+        out.append({"size_class": size_class_of(radius), "radius_mm": radius, "voxels": int(lesion.sum()),
+                    "dice": 2.0 * int((found & lesion).sum()) / (int(found.sum()) + int(lesion.sum()))})
+    return out
+
+
 def case_metrics(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float],
                  tolerance_mm: float = 2.0) -> dict:
-    """Per-case Dice, NSD, lesion sensitivity and an ``empty_truth`` flag (see the module docstring)."""
+    """Per-case Dice, NSD, lesion sensitivity, per-lesion Dice and an ``empty_truth`` flag (module docstring)."""
     return {"dice": dice(pred, truth), "nsd": surface_dice(pred, truth, spacing, tolerance_mm),
             "tolerance_mm": tolerance_mm, "empty_truth": not truth.any(),
-            "lesions": lesion_sensitivity(pred, truth, spacing)}
+            "lesions": lesion_sensitivity(pred, truth, spacing), "per_lesion": lesion_dice(pred, truth, spacing)}
 
 
 def slice_jumps(ct_hu: np.ndarray, mask: np.ndarray) -> dict:

@@ -34,6 +34,7 @@ from projdiff.utils.seeds import derive_seed
 BACKENDS: dict[str, Callable[..., LesionSynthesizer]] = {"handcrafted": HandcraftedLesion,
                                                          "projdiff": ProjDiffLesion.load}
 CROP_MARGIN = 16  # voxels around a lesion's bounding box that a backend sees
+MIN_ORGAN_SLICES = 3  # the 2.5D window of the judge and the segmenters: a lesion's slice and one on each side
 
 
 class Judge(Protocol):
@@ -41,8 +42,10 @@ class Judge(Protocol):
 
     checkpoint: dict
 
-    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> dict:
-        """``{"fraction": share of the lesion's voxels judged tumor, ...}`` for the (D, H, W) HU CT."""
+    def score(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+              organ_mask: np.ndarray | None = None) -> dict:
+        """``{"fraction": share of the lesion's voxels judged tumor, ...}`` for the (D, H, W) HU CT (the
+        host organ's mask, when given, makes the judgement organ-relative)."""
         ...
 
 
@@ -64,12 +67,13 @@ class QualityFilter:
         if self.retries < 0:
             raise ValueError(f"--retries: expected an int >= 0, got {self.retries}")
 
-    def assess(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float]) -> tuple[dict, bool]:
-        """The judges' scores of one drawn lesion and whether it passes."""
-        score = self.judge.score(ct_hu, lesion_mask, spacing)
+    def assess(self, ct_hu: np.ndarray, lesion_mask: np.ndarray, spacing: Sequence[float],
+               organ_mask: np.ndarray | None = None) -> tuple[dict, bool]:
+        """The judges' scores of one drawn lesion (in the organ ``organ_mask``) and whether it passes."""
+        score = self.judge.score(ct_hu, lesion_mask, spacing, organ_mask)
         passed = score["fraction"] >= self.threshold
         if self.discriminator is not None:
-            score = {**score, **self.discriminator.score(ct_hu, lesion_mask, spacing)}
+            score = {**score, **self.discriminator.score(ct_hu, lesion_mask, spacing, organ_mask)}
             passed = passed and score["realism"] >= self.realism_threshold
         return score, passed
 
@@ -86,7 +90,7 @@ class SynthesizedLesion:
 
 @dataclass(eq=False)
 class TumorResult:
-    """The case with its lesions: ``ct_hu`` (D, H, W) float32 HU, ``labels`` (D, H, W) uint8."""
+    """The case with its lesions: ``ct_hu`` (D, H, W) float32 HU, ``labels`` (D, H, W) uint8 (label space)."""
 
     case: Case
     organ: str
@@ -97,6 +101,16 @@ class TumorResult:
     lesions: list[SynthesizedLesion] = field(default_factory=list)
     quality: QualityFilter | None = None
     backend_checkpoint: dict | None = None
+    lesion_type: str | None = None
+
+    @property
+    def lesion_mask(self) -> np.ndarray:
+        """(D, H, W) bool: the accepted synthetic lesions."""
+        mask = np.zeros(self.ct_hu.shape, bool)
+        for lesion in self.lesions:
+            if lesion.accepted:
+                mask |= lesion.placement.mask
+        return mask
 
 
 def make_backend(name: str, **options) -> LesionSynthesizer:
@@ -104,6 +118,19 @@ def make_backend(name: str, **options) -> LesionSynthesizer:
     if name not in BACKENDS:
         raise ValueError(f"--backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
     return BACKENDS[name](**options)
+
+
+def check_thickness(organ_mask: np.ndarray, organ: str, slice_mm: float, source: str) -> None:
+    """ValueError unless ``organ_mask`` (D, H, W) spans ``MIN_ORGAN_SLICES`` consecutive slices somewhere."""
+    run = longest = np.zeros(organ_mask.shape[1:], np.int32)
+    for layer in organ_mask:
+        run = np.where(layer, run + 1, 0)
+        longest = np.maximum(longest, run)
+    thickest = int(longest.max())
+    if thickest < MIN_ORGAN_SLICES:
+        raise ValueError(f"{source}: organ {organ!r} is {thickest} slice(s) thick ({thickest * slice_mm:g} mm); "
+                         f"lesions need at least {MIN_ORGAN_SLICES} slices (the 2.5D window: the lesion's slice and "
+                         f"one on each side); use a CT with thinner slices or a mask over more slices")
 
 
 def appearance_seed(lesion_seed: int, attempt: int) -> int:
@@ -116,16 +143,19 @@ def synthesize_tumors(case: Case, organ: str, count: int, size_mm: tuple[float, 
     """Place ``count`` lesions of radius ``size_mm`` (mm) in ``organ`` and draw them with ``backend``.
 
     With ``quality`` every lesion is scored, redrawn or dropped (see the module docstring).
-    Raises ValueError for a 2D case, an unknown or empty organ, or no room for the lesions.
+    Raises ValueError for a 2D case, an unknown or empty organ, an organ thinner than
+    ``MIN_ORGAN_SLICES`` slices, or no room for the lesions.
     """
     require_3d(case.ct)
     organ_mask = case.organ_mask(organ)
+    check_thickness(organ_mask, organ, case.ct.spacing[0], case.ct.source)
     seeds = [derive_seed("tumor", seed, case.name, organ, k) for k in range(count)]
     placements = sample_lesion_masks(organ_mask, case.ct.spacing, count, size_mm, seeds, organ)
     ct = case.ct.array.astype(np.float32, copy=True)
     labels = case.labels.copy()
     result = TumorResult(case, organ, ct, labels, seed, size_mm, quality=quality,
-                         backend_checkpoint=getattr(backend, "checkpoint", None))
+                         backend_checkpoint=getattr(backend, "checkpoint", None),
+                         lesion_type=getattr(backend, "lesion_type", None))
     for placement in placements:
         box = lesion_box(placement.mask, CROP_MARGIN)
         original = ct[box].copy()
@@ -156,7 +186,7 @@ def _filtered_draws(ct: np.ndarray, box: tuple[slice, slice, slice], placement: 
     for attempt in range(1 + quality.retries):
         drawn_seed = appearance_seed(placement.seed, attempt)
         ct[box] = backend.synthesize(original, placement.mask[box], organ_mask[box], np.random.default_rng(drawn_seed))
-        score, passed = quality.assess(ct, placement.mask, spacing)
+        score, passed = quality.assess(ct, placement.mask, spacing, organ_mask)
         scores.append({"attempt": attempt, "appearance_seed": drawn_seed, **score})
         if passed:
             return scores, True

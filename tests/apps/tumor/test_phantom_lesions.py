@@ -14,7 +14,7 @@ from projdiff.apps.tumor.lesion_backend import LesionSynthesizer, lesion_box
 from projdiff.apps.tumor.lesion_masks import parse_size, sample_lesion_masks, size_class_of
 from projdiff.apps.tumor.phantom import PHANTOM_HU, make_phantom
 from projdiff.apps.tumor.realistic_lesions import LesionRanges, add_realistic_lesions
-from projdiff.apps.tumor.seg_metrics import case_metrics, dice, lesion_sensitivity, surface_dice
+from projdiff.apps.tumor.seg_metrics import case_metrics, dice, lesion_dice, lesion_sensitivity, surface_dice
 
 SHAPE, SPACING = (32, 64, 64), (5.0, 4.5, 4.5)
 
@@ -180,7 +180,9 @@ def cube(shape, start, size):
 def test_dice_and_surface_dice_on_shifted_cubes():
     a, b = cube((32,) * 3, (10, 10, 10), 10), cube((32,) * 3, (12, 10, 10), 10)
     assert dice(a, b) == pytest.approx(0.8)
-    assert surface_dice(a, b, (1.0, 1.0, 1.0), tolerance_mm=0.5) == pytest.approx(576 / 976)  # 8 rings of 36 each side
+    # DeepMind's surface elements, 600 mm^2 per cube; within 0.5 mm of the other cube: the shared 8 mm of the four
+    # side faces (320), a 0.5 mm strip below them (20) and the 0.5 mm rim of the face inside the other cube (19)
+    assert surface_dice(a, b, (1.0, 1.0, 1.0), tolerance_mm=0.5) == pytest.approx(359 / 600, abs=0.005)
     assert surface_dice(a, b, (1.0, 1.0, 1.0), tolerance_mm=2.0) == 1.0
     assert surface_dice(a, b, (2.0, 1.0, 1.0), tolerance_mm=2.0) < 1.0      # the 2-voxel shift is now 4 mm
     assert surface_dice(a, b, (2.0, 1.0, 1.0), tolerance_mm=4.0) == 1.0
@@ -190,7 +192,8 @@ def test_dice_and_surface_dice_on_shifted_cubes():
 def test_empty_cases():
     empty, some = np.zeros((8, 8, 8), bool), cube((8, 8, 8), (2, 2, 2), 3)
     assert np.isnan(dice(empty, empty)) and np.isnan(surface_dice(empty, empty, (1, 1, 1)))
-    assert dice(some, empty) == 0.0 and surface_dice(empty, some, (1, 1, 1)) == 0.0
+    assert np.isnan(dice(some, empty)) and dice(empty, some) == 0.0                  # MONAI: NaN for an empty truth
+    assert surface_dice(empty, some, (1, 1, 1)) == 0.0 == surface_dice(some, empty, (1, 1, 1))
     metrics = case_metrics(some, empty, (1.0, 1.0, 1.0))
     assert metrics["empty_truth"] and metrics["lesions"]["lesions"] == 0
     assert metrics["lesions"]["false_positive_components"] == 1 and np.isnan(metrics["lesions"]["sensitivity"])
@@ -204,3 +207,11 @@ def test_lesion_sensitivity_by_size_class():
     assert result["classes"]["medium"] == {"lesions": 1, "detected": 1, "sensitivity": 1.0}
     assert result["lesions"] == 2 and result["sensitivity"] == 0.5 and result["false_positive_components"] == 1
     assert np.isnan(result["classes"]["large"]["sensitivity"])
+
+
+def test_lesion_dice_by_size_class():
+    truth = cube((40, 40, 40), (2, 2, 2), 4) | cube((40, 40, 40), (15, 15, 15), 20)   # radius 2.5 and 12.4 mm
+    pred = cube((40, 40, 40), (20, 15, 15), 20) | cube((40, 40, 40), (30, 0, 0), 2)   # half of the big one, a FP
+    tiny, medium = lesion_dice(pred, truth, (1.0, 1.0, 1.0))
+    assert tiny == {"size_class": "tiny", "radius_mm": pytest.approx(2.48, abs=0.01), "voxels": 64, "dice": 0.0}
+    assert medium["size_class"] == "medium" and medium["dice"] == pytest.approx(2 * 6000 / 16000)

@@ -36,7 +36,8 @@ def case_dir(tmp_path_factory):
 
 
 def digests(folder):
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".projdiff-tumor" not in p.parts}
 
 
 def test_tumor_cli_end_to_end(case_dir, tmp_path, capsys):
@@ -50,7 +51,7 @@ def test_tumor_cli_end_to_end(case_dir, tmp_path, capsys):
     name = "PHANTOM_0007"
     lesion_files = [f"{name}_lesion{k}.{e}" for k in (1, 2) for e in ("json", "png")]
     expected = [f"{name}_ct.nii.gz", f"{name}_labels.nii.gz"] + lesion_files
-    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(expected)
     assert digests(case_dir) == before                                       # inputs untouched
 
     source, ct, labels = (nib.load(p) for p in (case_dir / "ct.nii.gz", out / f"{name}_ct.nii.gz",
@@ -81,8 +82,8 @@ def test_tumor_cli_end_to_end(case_dir, tmp_path, capsys):
     assert np.allclose(world[:3], sidecar["centre_world_mm"], atol=1e-3)
 
     first = digests(out)
-    code, _, err = run(args, capsys)                                        # never overwritten by default
-    assert code == 2 and "exists; pass --overwrite" in err and len(err.strip().splitlines()) == 1
+    code, stdout, err = run(args, capsys)                                   # done: skipped, never overwritten
+    assert code == 0 and "PHANTOM_0007: done before, skipped" in stdout and digests(out) == first
     code, _, err = run(args + ["--overwrite"], capsys)                      # same seed, same bytes
     assert code == 0, err
     assert digests(out) == first
@@ -113,6 +114,49 @@ def test_tumor_cli_input_errors(case_dir, tmp_path, capsys):
     nib.save(nib.Nifti1Image(np.random.default_rng(0).random((9, 9, 9)).astype(np.float32), np.eye(4)), scaled)
     code, _, err = run(["--ct", scaled, "--out", tmp_path / "o"], capsys)
     assert code == 2 and "scaled.nii.gz: not a CT in Hounsfield units" in err
+
+
+def one_line_nothing_written(code, err, out, message):
+    assert code == 2 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_ct_not_in_hu(case_dir, tmp_path, capsys):
+    """Stored scanner values 0..4095 without the rescale to HU."""
+    raw = nib.load(case_dir / "ct.nii.gz")
+    stored = nib.Nifti1Image((np.asarray(raw.dataobj) + 1024).astype(np.uint16), raw.affine)
+    folder = tmp_path / "RAW_CASE"
+    (folder / "segmentations").mkdir(parents=True)
+    nib.save(stored, folder / "ct.nii.gz")
+    (folder / "segmentations" / "liver.nii.gz").write_bytes((case_dir / "segmentations" / "liver.nii.gz").read_bytes())
+    code, _, err = run(["--ct", folder, "--backend", "handcrafted", "--out", tmp_path / "o"], capsys)
+    one_line_nothing_written(code, err, tmp_path / "o", "not a CT in Hounsfield units: no air below -500 HU, values "
+                             "lie in [0, ")
+    assert "without the rescale to HU" in err
+
+
+def test_organ_mask_with_several_organs(case_dir, tmp_path, capsys):
+    liver = nib.load(case_dir / "segmentations" / "liver.nii.gz")
+    spleen = np.asarray(nib.load(case_dir / "segmentations" / "spleen.nii.gz").dataobj)
+    several = tmp_path / "organs.nii.gz"
+    nib.save(nib.Nifti1Image((np.asarray(liver.dataobj) + 2 * spleen).astype(np.uint8), liver.affine), several)
+    code, _, err = run(["--ct", case_dir / "ct.nii.gz", "--organ-mask", several, "--backend", "handcrafted",
+                        "--out", tmp_path / "o"], capsys)
+    one_line_nothing_written(code, err, tmp_path / "o", "organs.nii.gz: holds 2 labels (1, 2), not one organ")
+
+
+def test_organ_too_thin_for_the_window(case_dir, tmp_path, capsys):
+    liver = nib.load(case_dir / "segmentations" / "liver.nii.gz")
+    mask = np.asarray(liver.dataobj).copy()
+    slices = np.flatnonzero(mask.any(axis=(0, 1)))                       # LPS: the third axis is the slice axis
+    mask[..., slices[2:]] = 0
+    thin = tmp_path / "thin.nii.gz"
+    nib.save(nib.Nifti1Image(mask, liver.affine), thin)
+    code, _, err = run(["--ct", case_dir / "ct.nii.gz", "--organ-mask", thin, "--size", "3mm", "--backend",
+                        "handcrafted", "--out", tmp_path / "o"], capsys)
+    one_line_nothing_written(code, err, tmp_path / "o", "organ 'liver' is 2 slice(s) thick (10 mm); lesions need "
+                             "at least 3 slices")
 
 
 def test_tumor_cli_with_organ_mask(case_dir, tmp_path, capsys):

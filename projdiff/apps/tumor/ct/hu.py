@@ -54,13 +54,15 @@ def check_hu(hu: np.ndarray, source: str) -> None:
 
     A CT of a body holds air (outside the body, in the lungs or bowel) far below -500 HU. Volumes
     without any voxel below -500 HU are rejected: typically images rescaled to [0, 1] or [0, 255],
-    or a CT whose rescale slope/intercept were lost.
+    or a CT whose rescale slope/intercept were lost (stored values 0..4095).
     """
     if not np.isfinite(hu).all():
         raise ValueError(f"{source}: the image holds NaN or infinite values")
     low, high = float(hu.min()), float(hu.max())
     if low >= AIR_THRESHOLD_HU:
         hint = " (looks like a [0, 1] image)" if high <= 1.0 else \
-            " (looks like a [0, 255] image)" if high <= 255 else ""
+            " (looks like a [0, 255] image)" if high <= 255 else \
+            " (looks like stored scanner values without the rescale to HU, e.g. RescaleIntercept -1024)" \
+            if low >= 0 and high <= 65535 else ""
         raise ValueError(f"{source}: not a CT in Hounsfield units: no air below {AIR_THRESHOLD_HU:g} HU, "
                          f"values lie in [{low:g}, {high:g}]{hint}")

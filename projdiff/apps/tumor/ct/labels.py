@@ -23,7 +23,7 @@ muscle                    12  organ
 fat                       13  organ (subcutaneous and around organs)
 body                      14  organ (other soft tissue inside the body)
 bowel_gas                 15  organ
-tumor                     20  tumor
+tumor                     16  tumor (the first code after the organs: nnU-Net wants consecutive codes)
 ======================  ====  =====
 """
 
@@ -119,11 +119,12 @@ DEFAULT_LABELS = LabelSpace(
      Label("pancreas", 6, "organ"), Label("aorta", 7, "organ"), Label("postcava", 8, "organ"),
      Label("stomach", 9, "organ"), Label("gall_bladder", 10, "organ"), Label("spine", 11, "organ"),
      Label("muscle", 12, "organ"), Label("fat", 13, "organ"), Label("body", 14, "organ"),
-     Label("bowel_gas", 15, "organ"), Label("tumor", 20, "tumor")],
+     Label("bowel_gas", 15, "organ"), Label("tumor", 16, "tumor")],
     aliases={"left_kidney": "kidney_left", "kidney_l": "kidney_left", "right_kidney": "kidney_right",
              "kidney_r": "kidney_right", "kidneys": "kidney", "ivc": "postcava", "inferior_vena_cava": "postcava",
              "gallbladder": "gall_bladder", "vertebrae": "spine", "bone": "spine", "subcutaneous_fat": "fat",
              "visceral_fat": "fat",
              "cancer": "tumor", "tumour": "tumor", "lesion": "tumor", "liver_tumor": "tumor",
-             "pancreas_tumor": "tumor", "pancreatic_tumor": "tumor", "kidney_tumor": "tumor", "bg": "background"},
+             "pancreas_tumor": "tumor", "pancreatic_tumor": "tumor", "kidney_tumor": "tumor", "liver_lesion": "tumor",
+             "pancreatic_lesion": "tumor", "kidney_lesion": "tumor", "bg": "background"},
 )
