@@ -86,7 +86,7 @@ def check_exactly_once(out: Path, manifest: dict) -> None:
     records = manifest["records"]
     expected = {name for r in records for name in r["outputs"]} if manifest["done"] == len(records) else set()
     present = {str(p.relative_to(out)) for p in out.rglob("*")
-               if p.is_file() and ".projdiff-job" not in p.parts and p.name != "manifest.json"}
+               if p.is_file() and ".projdiff-job" not in p.parts and p.name not in ("manifest.json", "summary.md")}
     checks = {
         "not every item is done": manifest["done"] == manifest["items"] == len(records),
         "an item was attempted more than once": all(r["attempts"] == 1 for r in records),

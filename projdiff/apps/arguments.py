@@ -20,15 +20,18 @@ def _convert(kind: Callable[[str], float], text: str):
                                          f"got {text!r}") from None
 
 
-def positive(kind: Callable[[str], float], at_most: float | None = None) -> Callable[[str], float]:
-    """An argparse type: ``kind(text)`` that must be finite, > 0 and (optionally) <= ``at_most``."""
+def positive(kind: Callable[[str], float], at_most: float | None = None,
+             at_least: float | None = None) -> Callable[[str], float]:
+    """An argparse type: ``kind(text)`` that must be finite, > 0 and (optionally) in [``at_least``, ``at_most``]."""
 
     def parse(text: str):
         value = _convert(kind, text)
         if not math.isfinite(value) or value <= 0:
             raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-        if at_most is not None and value > at_most:
-            raise argparse.ArgumentTypeError(f"expected a number in (0, {at_most:g}], got {text}")
+        if (at_most is not None and value > at_most) or (at_least is not None and value < at_least):
+            low = "(0" if at_least is None else f"[{at_least:g}"
+            high = "inf)" if at_most is None else f"{at_most:g}]"
+            raise argparse.ArgumentTypeError(f"expected a number in {low}, {high}, got {text}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in "invalid ... value" messages

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from projdiff.cli import main
 
@@ -99,6 +100,26 @@ def test_job_runs_resumes_and_reports_failures(image, tiny_prior_dir, tmp_path, 
     code, out, _ = run(["run", job], capsys)
     assert code == 0 and "6 of 6 items done" in out
     assert {p: (tmp_path / "res" / p).stat().st_mtime_ns for p in restored} == stamp  # finished items not redone
+    table = (tmp_path / "res" / "summary.md").read_text().splitlines()
+    rows = [line for line in table if line.startswith("| ") and "/2 |" in line]
+    assert len(rows) == 3 and all("| 2/2 | " in row for row in rows)   # 3 settings x 2 inputs, all done now
+    psnr = {float(row.split(" | ")[2]) for row in rows}
+    assert all(5 < value < 60 for value in psnr)  # a mean PSNR per row
+
+
+def test_job_file_task_suite_expands_to_the_papers_tasks(tmp_path, capsys):
+    from projdiff.apps.restoration.job_file import load_job
+
+    Image.new("RGB", (256, 256)).save(tmp_path / "photo.png")
+    job = tmp_path / "job.toml"
+    job.write_text('inputs = ["photo.png"]\ntasks = "paper-256"\n')
+    items = load_job(job).items
+    assert [item.spec.label() for item in items] == [
+        "sr4", "inpaint-box64x64x128x128", "inpaint-fraction0.5", "deblur-blursigma3", "deblur-motion61", "colorize"]
+    assert {item.sigma_y for item in items} == {0.05}
+    job.write_text('inputs = ["photo.png"]\ntasks = "paper-512"\n')
+    code, _, err = run(["run", job], capsys)
+    assert code == 2 and "tasks: expected [[tasks]] tables or a suite name (paper-256), got 'paper-512'" in err
 
 
 def test_job_file_errors(tmp_path, capsys):

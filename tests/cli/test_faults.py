@@ -89,4 +89,4 @@ def test_run_terminated_midway_is_completed_by_a_rerun(tmp_path, tiny_prior_dir,
     capsys.readouterr()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["done"] == 4 and all(r["attempts"] == 1 for r in manifest["records"])
-    assert len(_visible(out)) == 4 * 4 + 1  # four files per item and the manifest
+    assert len(_visible(out)) == 4 * 4 + 2  # four files per item, the manifest and its summary table

@@ -155,12 +155,13 @@ class Degradation:
 
 def _inpaint(s: dict, shape: Shape, generator: torch.Generator | None) -> Operator:
     c, h, w = shape
-    if s["mask"] is not None:  # a file, or a (1, H, W) tensor already read (and padded) by the caller
-        mask = s["mask"] if isinstance(s["mask"], torch.Tensor) else read_image(s["mask"]).mean(0, keepdim=True)
+    given = s.get("mask")  # a file, or a (1, H, W) tensor already read (and padded) by the caller
+    if given is not None:
+        mask = given if isinstance(given, torch.Tensor) else read_image(given).mean(0, keepdim=True)
         if tuple(mask.shape[-2:]) != (h, w):
             raise ValueError(f"{s['mask']}: mask is {mask.shape[-2]}x{mask.shape[-1]}, the image is {h}x{w}")
         return Inpainting((mask > 0.5).float().expand(c, h, w))
-    if s["box"] is not None:
+    if s.get("box") is not None:
         top, left, height, width = (int(v) for v in s["box"])
         if top < 0 or left < 0 or height < 1 or width < 1 or top + height > h or left + width > w:
             raise ValueError(f"box: expected top,left,height,width inside the {h}x{w} image, got {s['box']}")
@@ -173,10 +174,10 @@ def _inpaint(s: dict, shape: Shape, generator: torch.Generator | None) -> Operat
 
 def _deblur(s: dict, shape: Shape, generator: torch.Generator | None) -> Operator:
     _, h, w = shape
-    if s["kernel"] is not None:
+    if s.get("kernel") is not None:
         kernel = load_kernel(s["kernel"])
     else:  # check the kernel's side before it is allocated
-        name, side = (("motion", int(s["motion"])) if s["motion"] is not None else
+        name, side = (("motion", int(s["motion"])) if s.get("motion") is not None else
                       ("blur_sigma", 2 * math.ceil(3 * float(s["blur_sigma"])) + 1))
         if side > min(h, w):
             raise ValueError(f"{name}: gives a {side}x{side} kernel, larger than the {h}x{w} image "
@@ -233,7 +234,8 @@ DEGRADATIONS: dict[str, Degradation] = {d.name: d for d in (
                 positive(float, at_most=8)),),
         upscale=None, preview=log_spectrum),
     Degradation("hdr", lambda s, shape, g: HDR(shape, gain=float(s["gain"]), pivot=0.5, low=0.0, high=1.0), (
-        Setting("gain", 2.0, "hdr: exposure gain before clipping (default 2)", positive(float)),)),
+        Setting("gain", 2.0, "hdr: exposure gain before clipping, in [0.001, 1000] (default 2)",
+                positive(float, at_most=1e3, at_least=1e-3)),)),
     Degradation("denoise", lambda s, shape, g: Denoising(shape)),
 )}
 TASKS = tuple(DEGRADATIONS)
@@ -268,6 +270,8 @@ class TaskSpec:
             flags = {s.name: s.flag for s in self.degradation.settings}
             raise ValueError(f"{' and '.join(flags[k] for k in chosen)}: task {self.name} takes only one of "
                              f"{', '.join(flags[k] for k in self.degradation.alternatives)}")
+        if chosen:  # the chosen alternative replaces the others, defaults included (and in the label)
+            defaults = {k: v for k, v in defaults.items() if k not in self.degradation.alternatives}
         self.settings = {**defaults, **{k: v for k, v in self.settings.items() if v is not None}}
 
     @property

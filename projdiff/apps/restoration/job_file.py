@@ -4,6 +4,10 @@ Every key is checked for its type and range before anything runs, and every erro
 and the key (``job.toml: tasks #2: steps: expected an integer >= 1, got 3.7``): no value is
 silently coerced (``seed = 1.9``, ``pad = "no"``) and no list is empty (``fraction = []``).
 
+``tasks`` is a list of ``[[tasks]]`` tables or the name of a suite of them (``TASK_SUITES``):
+``tasks = "paper-256"`` runs the 256x256 tasks of the diffusion-restoration papers (DPS, DDRM,
+DDNM, DiffPIR, ProjDiff) on every input.
+
 Paths: ``inputs``, mask and kernel files and ``out`` are relative to the job file's folder
 (absolute paths are taken as they are). The output folder must lie inside the job file's folder
 unless the caller allows otherwise (``projdiff run --allow-outside``): a job file from elsewhere
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from projdiff.apps.arguments import DEVICE_PATTERN, DTYPES
 from projdiff.apps.restoration.degradations import DEGRADATIONS, TASKS, Setting, TaskSpec, parse_box
+from projdiff.apps.restoration.restoration import DEFAULT_PRIOR
 from projdiff.utils.seeds import derive_seed
 
 MAX_STEPS = 100_000
@@ -102,7 +107,7 @@ def _dtype(value) -> str:
 
 
 JOB_KEYS = {  # key: (check, default)
-    "prior": (_string, "bundled:fashion-mnist-32"),
+    "prior": (_string, DEFAULT_PRIOR),
     "out": (_string, "results"),
     "seed": (lambda v: _integer(v, 0, 2**63 - 1), 0),
     "steps": (lambda v: _integer(v, 1, MAX_STEPS), 100),
@@ -114,6 +119,34 @@ JOB_KEYS = {  # key: (check, default)
     "inputs": (None, None),
     "tasks": (None, None),
 }
+
+
+TASK_SUITES: dict[str, list[dict]] = {
+    # The 256x256 tasks of the papers, sigma_y 0.05 (pixels in [0, 1]): 4x super-resolution, a
+    # 128x128 box in the centre, random inpainting (half the pixels observed), Gaussian blur
+    # (sigma 3 px) and motion blur (61 px kernel, as DPS), colorization.
+    "paper-256": [
+        {"task": "sr4", "sigma_y": 0.05},
+        {"task": "inpaint", "box": [64, 64, 128, 128], "sigma_y": 0.05},
+        {"task": "inpaint", "fraction": 0.5, "sigma_y": 0.05},
+        {"task": "deblur", "blur_sigma": 3.0, "sigma_y": 0.05},
+        {"task": "deblur", "motion": 61, "sigma_y": 0.05},
+        {"task": "colorize", "sigma_y": 0.05},
+    ],
+}
+
+
+def _tasks(value) -> list:
+    """The ``[[tasks]]`` tables of the job file: given, or those of a suite named by a string."""
+    if isinstance(value, str):
+        if value not in TASK_SUITES:
+            raise JobFileError(f"tasks: expected [[tasks]] tables or a suite name ({', '.join(TASK_SUITES)}), "
+                               f"got {value!r}")
+        return [dict(entry) for entry in TASK_SUITES[value]]
+    if not isinstance(value, list) or not value:
+        raise JobFileError("tasks: expected at least one [[tasks]] table, or a suite name "
+                           f"({', '.join(TASK_SUITES)})")
+    return value
 
 
 def _setting(setting: Setting, value, base: Path):
@@ -231,9 +264,7 @@ def _parse(path: Path, allow_outside: bool) -> Job:
                 raise JobFileError(f"{key}: {exc}") from None
     base = path.parent
     files = _inputs(config.get("inputs"), base)
-    tasks = config.get("tasks")
-    if not isinstance(tasks, list) or not tasks:
-        raise JobFileError("tasks: expected at least one [[tasks]] table")
+    tasks = _tasks(config.get("tasks"))
     items = []
     for number, entry in enumerate(tasks, 1):
         for spec, sigma_y, steps, samples in _entry(entry, number, checked, base):

@@ -32,7 +32,9 @@ is not done exactly once, and no output name ever holds a partial file; an item 
 were deleted or changed since (their SHA-256 is in its record) runs again. Whatever goes wrong in
 one item (an unreadable input, a setting that does not fit the image, a size that does not fit in
 memory, a bug) fails that item only: its error is recorded and the others run.
-``out/manifest.json`` summarises the job, written by the main process at the end of every run.
+``out/manifest.json`` summarises the job, written by the main process at the end of every run,
+and ``out/summary.md`` is its table: one row per (task, settings), with the mean PSNR, SSIM and
+seconds over the items done (a paper-style table for ``tasks = "paper-256"``).
 
 Under ``accelerate launch`` (or ``torchrun``) the main process recovers the folder and lists the
 items not done; these are shared round-robin between the processes.
@@ -54,7 +56,7 @@ from projdiff.apps.restoration.job_store import JobStore
 from projdiff.apps.restoration.outputs import write_restoration
 from projdiff.apps.restoration.restoration import restore_image
 from projdiff.priors import load_prior
-from projdiff.utils.files import write_json
+from projdiff.utils.files import write_bytes, write_json
 
 __all__ = ["Item", "Job", "load_job", "run_job", "summarize"]
 
@@ -237,4 +239,27 @@ def summarize(job: Job, store: JobStore, processes: list[dict], done_before: int
                "done_before_this_run": done_before, "threads": job.threads, "processes": processes,
                "records": records}
     write_json(job.out / "manifest.json", summary)
+    write_bytes(job.out / "summary.md", results_table(job, records).encode())
     return summary
+
+
+def _mean(records: list[dict], key: str) -> float | None:
+    values = [r["metrics"][key] for r in records if r.get("metrics", {}).get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def results_table(job: Job, records: list[dict]) -> str:
+    """Markdown: per (task, settings) of ``job``, the mean PSNR / SSIM / seconds of the items done."""
+    groups: dict[str, list[dict]] = {}
+    for item, record in zip(job.items, records):
+        groups.setdefault(item.folder, []).append(record)
+    lines = [f"# {job.path.name}: {len(job.items)} items, prior `{job.prior}`", "",
+             "| task and settings | done | PSNR (dB) | SSIM | s / item |", "|---|---|---|---|---|"]
+    for folder, group in groups.items():
+        done = [r for r in group if r["status"] == "done"]
+        psnr, ssim = _mean(done, "psnr"), _mean(done, "ssim")
+        seconds = [r["seconds"] for r in done if "seconds" in r]
+        lines.append(f"| {folder} | {len(done)}/{len(group)} | " + (f"{psnr:.2f}" if psnr is not None else "-")
+                     + " | " + (f"{ssim:.3f}" if ssim is not None else "-") + " | "
+                     + (f"{sum(seconds) / len(seconds):.1f}" if seconds else "-") + " |")
+    return "\n".join(lines) + "\n"

@@ -49,7 +49,7 @@ def _done(out: Path) -> set[str]:
 def _outputs(out: Path) -> dict[str, bytes]:
     """Every file under the output names (not the bookkeeping folder, not the manifest)."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and ".projdiff-job" not in p.parts and p.name != "manifest.json"}
+            if p.is_file() and ".projdiff-job" not in p.parts and p.name not in ("manifest.json", "summary.md")}
 
 
 def _assert_all_valid(out: Path) -> None:
