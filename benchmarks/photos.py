@@ -40,6 +40,7 @@ from restoration import scores, tv_solve  # noqa: E402
 
 import projdiff  # noqa: E402
 from projdiff.apps.restoration.degradations import TaskSpec  # noqa: E402
+from projdiff.engine import default_sigmas  # noqa: E402
 from projdiff.apps.restoration.photos import benchmark_crop, load_split  # noqa: E402
 from projdiff.apps.restoration.restoration import restore_image, simulate  # noqa: E402
 from projdiff.priors import AffinePrior  # noqa: E402
@@ -116,6 +117,11 @@ def main() -> None:
                         help="test photographs (the table) or validation ones (for choosing settings)")
     parser.add_argument("--tasks", nargs="+", help="only these task labels (e.g. sr4 'inpaint 50%%')")
     parser.add_argument("--step-size", help="ProjDiff step size of the one-sample run (default: restore's, 1)")
+    parser.add_argument("--sigma-end", help="last noise level of the one-sample run, pixel units, or 'full' for the "
+                        "engine's whole schedule (default: restore's, the prior's point-estimate level)")
+    parser.add_argument("--mean", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the mean of 4 samples on the first size")
+    parser.add_argument("--label", help="a RESULTS.md section of its own for this run, e.g. 'validation sr4'")
     parser.add_argument("--deepinv", action=argparse.BooleanOptionalAction, default=True,
                         help="run deepinv's DDRM and DiffPIR on the first size")
     args = parser.parse_args()
@@ -138,6 +144,10 @@ def main() -> None:
                     continue                  # no colour to recover, or a grayscale prior cannot colorize
                 seed = derive_seed("photos-bench", name) % 2**31
                 options = {} if args.step_size is None else {"step_size": _step_size(args.step_size)}
+                if args.sigma_end == "full":
+                    options["sigmas"] = default_sigmas(AffinePrior.unit_interval(prior), steps, "projdiff")
+                elif args.sigma_end is not None:
+                    options["sigma_end"] = float(args.sigma_end)
                 one = restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, seed=seed, **options)
                 methods.setdefault("projdiff", []).append((*scores(one.restored[None], image[None]),
                                                            one.metrics["seconds"]))
@@ -147,7 +157,7 @@ def main() -> None:
                 base_scores = scores(base, image[None])
                 methods.setdefault(base_name, []).append((*base_scores, time.time() - t0))
                 wins += methods["projdiff"][-1][0] > base_scores[0]
-                if first:
+                if first and args.mean:
                     four = restore_image(image, spec, prior, sigma_y=sigma_y, steps=steps, num_samples=4, seed=seed)
                     methods.setdefault("projdiff mean of 4", []).append((*scores(four.restored[None], image[None]),
                                                                          four.metrics["seconds"]))
@@ -166,14 +176,18 @@ def main() -> None:
                              len(values), beats])
                 print(rows[-1], flush=True)
     body = (f"{args.split.capitalize()} photographs of `{args.data}` (never trained on; grayscale ones restored as "
-            f"grayscale, skipped for colorization), {steps} noise levels, prior `{args.prior}`. See the script's "
+            f"grayscale, skipped for colorization), {steps} noise levels, prior `{args.prior}`, one sample ending at "
+            f"noise level {args.sigma_end or 'the prior recommendation'} (the mean of 4 runs the whole schedule: "
+            "several samples are for the spread). See the script's "
             "docstring for the "
             "crops and methods. 'beats' counts the photographs on which projdiff's PSNR is above the classical "
             "baseline of the task (the row after it).\n\n"
             + table(["crop", "task", "sigma_y", "method", "PSNR (dB)", "SSIM", "s / image", "images",
                      "projdiff beats baseline"], rows)
             + f"\nWall time: {time.time() - started:.0f} s.\n")
-    emit(args.write, "photos", "Restoring photographs with the RGB photo prior (photo issue)", body)
+    name = "photos" + ("-" + "-".join(args.label.lower().split()) if args.label else "")
+    title = "Restoring photographs with the RGB photo prior (photo issue" + (f": {args.label})" if args.label else ")")
+    emit(args.write, name, title, body)
 
 
 if __name__ == "__main__":

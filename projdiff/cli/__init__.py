@@ -30,7 +30,8 @@ EXAMPLES = """examples:
   projdiff train --preset fashion-mnist-32 --out runs/fm32 --steps 10000
   accelerate launch --multi_gpu --num_processes 4 -m projdiff run job.toml   share a job between 4 CPU processes
 
-Priors (--prior): bundled:fashion-mnist-32 (default), a local diffusers folder, or a hub id owner/name.
+Priors (--prior): bundled:photos-rgb (restore's default: photographs, RGB or gray), bundled:fashion-mnist-32
+(the demo's), bundled:chorales (audio), a local diffusers folder, a guided-diffusion .pt file, or a hub id.
 Pixel values are in [0, 1] and --sigma-y is in those units.
 """
 

@@ -5,8 +5,8 @@ Nothing here knows about images, audio or CT; inputs are tensors of the operator
 
 from projdiff.engine.projdiff_sampler import DivergenceError, sample_projdiff
 from projdiff.engine.result import SolveResult
-from projdiff.engine.schedules import karras_sigmas, linear_beta_alphas_cumprod, strided_vp_sigmas
+from projdiff.engine.schedules import karras_sigmas, linear_beta_alphas_cumprod, projdiff_sigmas, strided_vp_sigmas
 from projdiff.engine.solve import METHODS, default_sigmas, solve
 
 __all__ = ["METHODS", "DivergenceError", "SolveResult", "default_sigmas", "karras_sigmas",
-           "linear_beta_alphas_cumprod", "sample_projdiff", "solve", "strided_vp_sigmas"]
+           "linear_beta_alphas_cumprod", "projdiff_sigmas", "sample_projdiff", "solve", "strided_vp_sigmas"]

@@ -90,6 +90,12 @@ class ImageFolderData:
         return TrainingData(train, validation, text)
 
 
+PHOTO_RESTORATION = {"steps": 50, "end_at_measurement_noise": True}
+"""Restoration settings the photo prior recommends (``restoration.recommended``): 50 noise levels and,
+with one sample, the schedule ending at the measurement's equivalent noise; chosen on the
+validation photographs (benchmarks/RESULTS.md, "validation" sections)."""
+
+
 @dataclass(frozen=True)
 class PhotoCrops:
     """The photographs under ``root`` (``projdiff data photos --out ROOT``): multi-scale random crops."""
@@ -116,7 +122,7 @@ class PhotoCrops:
                 f"stays >= {round(1.5 * size)}), random 90-degree turns and mirroring, {channels} channel(s), scaled "
                 f"to [-1, 1]. Held out for the denoising loss: 256 fixed crops of the {len(held_photos)} validation "
                 f"photographs ({', '.join(held_photos)}); the test photographs are never used.")
-        return TrainingData(train, validation, text)
+        return TrainingData(train, validation, text, metadata={"restoration": PHOTO_RESTORATION})
 
 
 PRESETS = {"fashion-mnist-32": Recipe(SMALL, FashionMNISTData(), (1, 32, 32)),

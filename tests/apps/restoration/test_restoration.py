@@ -139,3 +139,35 @@ def test_an_rgb_prior_restores_a_grayscale_image_through_its_gray_image(rgb_prio
         restore_image(gray, TaskSpec("colorize"), rgb_prior, steps=2)
     colour = restore_measurement(gray, TaskSpec("colorize"), rgb_prior, (32, 32), steps=2)
     assert colour.restored.shape == (3, 32, 32)
+
+
+def test_a_prior_recommending_a_point_estimate_stops_at_the_measurements_noise(tiny_prior_dir, monkeypatch):
+    """With ``end_at_measurement_noise`` one sample's schedule ends at noise_gain * sigma_y (sr4: 4 * sigma_y,
+    inpainting: sigma_y), its steps are the prior's recommendation; several samples and sigma_y = 0 keep the
+    engine's whole schedule; ``sigma_end`` sets the end explicitly."""
+    from projdiff.apps.restoration import restoration
+
+    prior = projdiff.load_prior(tiny_prior_dir)
+    prior.metadata = {"restoration": {"steps": 7, "end_at_measurement_noise": True}}
+    seen = []
+
+    def spy(operator, prior, y, **kwargs):
+        seen.append((kwargs.get("sigmas"), kwargs["steps"]))
+        return solve(operator, prior, y, **kwargs)
+
+    solve = restoration.solve
+    monkeypatch.setattr(restoration, "solve", spy)
+    image = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(0))
+    result = restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.02, seed=0)
+    sigmas, steps = seen[-1]
+    assert steps == 7 and len(sigmas) == 7 and result.metrics["steps"] == 7
+    assert sigmas[-1] == pytest.approx(0.08) and sigmas[0] > sigmas[-1]
+    restore_image(image, TaskSpec("inpaint", {"fraction": 0.5}), prior, sigma_y=0.02, seed=0)
+    assert seen[-1][0][-1] == pytest.approx(0.02)
+    restore_image(image, TaskSpec("inpaint", {"fraction": 0.5}), prior, sigma_y=0.02, seed=0, sigma_end=0.1)
+    assert seen[-1][0][-1] == pytest.approx(0.1)
+    restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.02, num_samples=2, seed=0)
+    restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.0, seed=0)
+    assert seen[-2][0] is None and seen[-1][0] is None      # the engine's own schedule
+    with pytest.raises(ValueError, match="sigma_end: expected a noise level > 0"):
+        restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.02, seed=0, sigma_end=-1.0)

@@ -18,6 +18,7 @@ from pathlib import Path
 from projdiff.apps.arguments import add_solver_options, finite, positive
 from projdiff.apps.base import Command
 from projdiff.apps.restoration.degradations import DEGRADATIONS, TASKS, TaskSpec, all_settings
+from projdiff.apps.restoration.restoration import DEFAULT_PRIOR
 
 
 def _step_size(text: str) -> float | str:
@@ -54,10 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-size", type=_step_size, default=None,
                    help="ProjDiff step size: a number in (0, 2] or 'auto' (default: 1 for one sample, 'auto' for "
                         "several)")
+    p.add_argument("--sigma-end", type=positive(float, at_most=1.0), default=None,
+                   help="last noise level, pixel units (default for one sample with bundled:photos-rgb: the "
+                        "measurement's equivalent noise; otherwise the prior's smallest)")
     g = p.add_argument_group("task settings")
     for setting in all_settings().values():
         g.add_argument(setting.flag, dest=setting.name, type=setting.parse, help=setting.help)
-    add_solver_options(p)
+    add_solver_options(p, default_prior=DEFAULT_PRIOR, default_steps=None)
 
 
 def task_spec(args: argparse.Namespace) -> TaskSpec:
@@ -83,6 +87,7 @@ def fingerprint(image: Path, spec: TaskSpec, args: argparse.Namespace) -> str:
     settings = {k: (sha256_file(v) if isinstance(v, str) else v) for k, v in spec.settings.items()}
     what = {"input": sha256_file(image), "task": spec.name, "settings": settings, "sigma_y": args.sigma_y,
             "samples": args.samples, "steps": args.steps, "seed": args.seed, "step_size": args.step_size,
+            "sigma_end": args.sigma_end,
             "prior": str(args.prior), "measurement": args.measurement, "size": args.size, "dtype": args.dtype}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         check_free(paths, args.overwrite)
         todo.append((image, stem, x, size, key, stamp))
     prior = load_prior(args.prior) if todo else None
-    options = {} if args.step_size is None else {"step_size": args.step_size}
+    options = {k: v for k, v in (("step_size", args.step_size), ("sigma_end", args.sigma_end)) if v is not None}
     common = dict(sigma_y=args.sigma_y, steps=args.steps, num_samples=args.samples, seed=args.seed,
                   progress=not args.quiet, device=device, dtype=dtype, **options)
     try:
