@@ -3,6 +3,8 @@
     python benchmarks/reliability.py --write     # every case + the kill experiments; RESULTS.md section
     python benchmarks/reliability.py             # the same, printed only
     python benchmarks/reliability.py --quick     # the first cases of each interface, no kills (smoke test)
+    python benchmarks/reliability.py --interfaces fit-nmf,"train chorales:ARCHIVE" --write
+                                                 # those interfaces only, no kills; a section of their own
 
 Bad inputs. Every case of ``CASES`` runs ``projdiff ARGS`` in a child process against files built
 here (tiny random priors, images, audio, a CT, DICOM objects, job files; nothing is downloaded) and
@@ -69,6 +71,10 @@ R = ("restore", "{image}", "--prior", "{prior}", "--steps", "1", "--out", "{out}
 S = ("separate", "{mix}", "--prior", "{audio_prior}", "--steps", "1", "--out", "{out}", "--quiet")
 G = ("generate", "--prior", "{audio_prior}", "--steps", "1", "--out", "{out}", "--quiet")
 T = ("tumor", "--out", "{out}", "--quiet", "--backend", "handcrafted")
+NMF = ("fit-nmf", "--stems", "{stems}", "--out", "{out}/nmf.safetensors", "--components", "2", "--iterations", "2",
+       "--quiet")
+ARCH = ("train", "--data", "chorales:{archive}", "--model", "audio-tiny", "--image-size", "256", "--channels", "4",
+        "--batch-size", "2", "--steps", "1", "--out", "{out}", "--quiet")
 TRAIN = ("train", "--model", "tiny", "--data", "folder:{train_images}", "--image-size", "8", "--steps", "2",
          "--out", "{out}", "--quiet")
 
@@ -235,6 +241,32 @@ CASES: tuple[Case, ...] = (
     Case("generate", "different rates", G + ("--given", "soprano={mix}", "--given", "alto={mix_16k}")),
     Case("generate", "different lengths", G + ("--given", "soprano={mix}", "--given", "alto={mix_short}")),
     Case("generate", "image prior", G + ("--given", "soprano={mix}", "--prior", "{prior}")),
+    # fit-nmf
+    Case("fit-nmf", "--stems missing", NMF + ("--stems", "{case}/none")),
+    Case("fit-nmf", "--stems without track folders", NMF + ("--stems", "{folder}")),
+    Case("fit-nmf", "a stem missing", NMF + ("--stems", "{stems_missing}")),
+    Case("fit-nmf", "a stereo stem", NMF + ("--stems", "{stems_stereo}")),
+    Case("fit-nmf", "stems at different rates", NMF + ("--stems", "{stems_rates}")),
+    Case("fit-nmf", "stems of different lengths", NMF + ("--stems", "{stems_lengths}")),
+    Case("fit-nmf", "junk with a .wav name", NMF + ("--stems", "{stems_junk}")),
+    Case("fit-nmf", "NaN samples", NMF + ("--stems", "{stems_nan}")),
+    Case("fit-nmf", "--names one stem", NMF + ("--names", "soprano")),
+    Case("fit-nmf", "--names twice the same", NMF + ("--names", "soprano,soprano")),
+    Case("fit-nmf", "--components 0", NMF + ("--components", "0")),
+    Case("fit-nmf", "--iterations nan", NMF + ("--iterations", "nan")),
+    Case("fit-nmf", "--out exists", ("fit-nmf", "--stems", "{stems}", "--out", "{notes_txt}", "--quiet")),
+    Case("fit-nmf", "--out is a folder", ("fit-nmf", "--stems", "{stems}", "--out", "{folder}", "--quiet")),
+    Case("fit-nmf", "--stems missing (option)", ("fit-nmf", "--out", "{out}/nmf.safetensors")),
+    # separate --init nmf
+    Case("separate --init nmf", "--init nmf without --nmf", S + ("--init", "nmf")),
+    Case("separate --init nmf", "--nmf without --init nmf", S + ("--nmf", "{nmf}")),
+    Case("separate --init nmf", "--nmf missing", S + ("--init", "nmf", "--nmf", "{case}/none.safetensors")),
+    Case("separate --init nmf", "--nmf junk", S + ("--init", "nmf", "--nmf", "{notes_txt}")),
+    Case("separate --init nmf", "--nmf a prior's weights", S + ("--init", "nmf", "--nmf", "{prior_weights}")),
+    Case("separate --init nmf", "--nmf of other stems", S + ("--init", "nmf", "--nmf", "{nmf_other}")),
+    Case("separate --init nmf", "--init-sigma 0", S + ("--init", "nmf", "--nmf", "{nmf}", "--init-sigma", "0")),
+    Case("separate --init nmf", "--init-sigma nan", S + ("--init", "nmf", "--nmf", "{nmf}", "--init-sigma", "nan")),
+    Case("separate --init nmf", "--init bogus", S + ("--init", "bogus")),
     # tumor
     Case("tumor", "neither --ct nor --demo", T),
     Case("tumor", "--ct and --demo", T + ("--ct", "{ct}", "--demo")),
@@ -292,6 +324,12 @@ CASES: tuple[Case, ...] = (
     Case("train", "--steps 0", TRAIN + ("--steps", "0")),
     Case("train", "checkpoints all unreadable", TRAIN + ("--out", "{broken_run}")),
     Case("train", "--device cuda without CUDA", TRAIN + ("--device", "cuda")),
+    # train from a chorale archive (the GPU training path)
+    Case("train chorales:ARCHIVE", "archive missing", ARCH + ("--data", "chorales:{case}/none")),
+    Case("train chorales:ARCHIVE", "archive.json not JSON", ARCH + ("--data", "chorales:{archive_bad_index}")),
+    Case("train chorales:ARCHIVE", "a part damaged", ARCH + ("--data", "chorales:{archive_damaged}")),
+    Case("train chorales:ARCHIVE", "a part missing", ARCH + ("--data", "chorales:{archive_missing_part}")),
+    Case("train chorales:ARCHIVE", "--channels 2", ARCH + ("--channels", "2")),
     # data
     Case("data chorales", "--splits bogus", ("data", "chorales", "--out", "{out}", "--splits", "bogus")),
     Case("data chorales", "--splits empty", ("data", "chorales", "--out", "{out}", "--splits", "")),
@@ -300,6 +338,10 @@ CASES: tuple[Case, ...] = (
     Case("data chorales", "--soundfont missing", ("data", "chorales", "--out", "{out}", "--soundfont",
                                                   "{case}/none.sf2")),
     Case("data chorales", "corrupt manifest", ("data", "chorales", "--out", "{bad_manifest}", "--count", "1")),
+    Case("data chorales", "--archive is a file", ("data", "chorales", "--out", "{out}", "--count", "1", "--archive",
+                                                   "{notes_txt}")),
+    Case("data chorales", "--part-mb 0", ("data", "chorales", "--out", "{out}", "--archive", "{out}/a",
+                                          "--part-mb", "0")),
     Case("data photos", "--short-side 0", ("data", "photos", "--out", "{out}", "--short-side", "0")),
     Case("data photos", "--out is a file", ("data", "photos", "--out", "{notes_txt}")),
     Case("data lesions", "--train 0", ("data", "lesions", "--out", "{out}", "--train", "0")),
@@ -400,11 +442,65 @@ class Workspace:
         for stem in ("soprano", "alto", "tenor", "bass"):
             soundfile.write(refs / f"{stem}.wav", np.zeros(100, np.float32) + 0.01, 8000)
 
+        self._build_stems(d, rng)
         self._build_ct(d)
         manifest = self._add("bad_manifest", d / "bad_manifest")
         manifest.mkdir()
         (manifest / "manifest.json").write_text("{ not json")
         del torch
+
+    def _build_stems(self, d: Path, rng) -> None:
+        """Isolated stems for fit-nmf (good ones and broken variants), NMF dictionaries, chorale archives."""
+        import numpy as np
+        import soundfile
+
+        from projdiff.apps.audio.archive import write_archive
+        from projdiff.apps.audio.nmf import NMFModel
+        from projdiff.apps.audio.stems import load_tracks
+
+        stems = ("soprano", "alto", "tenor", "bass")
+        root = self._add("stems", d / "stems")
+        tracks, position = {}, 0
+        for split, count in (("train", 2), ("validation", 1)):
+            for _ in range(count):
+                position += 1
+                name = f"bwv{position:03d}"
+                for stem in stems:
+                    (root / split / name).mkdir(parents=True, exist_ok=True)
+                    audio = (0.05 * rng.standard_normal(600)).astype(np.float32)
+                    soundfile.write(root / split / name / f"{stem}.wav", audio, 8000, subtype="FLOAT")
+                tracks[name] = {"split": split, "position": position, "corpus": name, "seconds": 600 / 8000}
+        settings = {"sample_rate": 8000, "soundfont": "none.sf2", "render": "noise"}
+        (root / "manifest.json").write_text(json.dumps({"settings": settings, "tracks": tracks}))
+        self.paths["stems"] = str(root / "train")  # fit-nmf reads DIR/<track>/<stem>.wav
+
+        def variant(key: str, change) -> None:
+            folder = self._add(key, d / key)
+            shutil.copytree(root / "train", folder)
+            change(folder / "bwv001")
+
+        variant("stems_missing", lambda t: (t / "bass.wav").unlink())
+        variant("stems_stereo", lambda t: soundfile.write(t / "alto.wav", np.zeros((600, 2), np.float32), 8000))
+        variant("stems_rates", lambda t: soundfile.write(t / "alto.wav", np.zeros(600, np.float32), 16000))
+        variant("stems_lengths", lambda t: soundfile.write(t / "alto.wav", np.zeros(300, np.float32), 8000))
+        variant("stems_junk", lambda t: (t / "tenor.wav").write_bytes(b"RIFF1234WAVEjunk" * 8))
+        variant("stems_nan", lambda t: soundfile.write(t / "bass.wav", np.full(600, np.nan, np.float32), 8000,
+                                                       subtype="FLOAT"))
+
+        train, rate = load_tracks(root / "train", stems)
+        NMFModel.fit(train, rate, stems, components=2, iterations=2).save(self._add("nmf", d / "nmf.safetensors"))
+        NMFModel.fit([t[:2] for t in train], rate, ("piano", "drums"), components=2, iterations=2).save(
+            self._add("nmf_other", d / "nmf_other.safetensors"))
+        self._add("prior_weights", Path(self.paths["prior"]) / "unet/diffusion_pytorch_model.safetensors")
+
+        archive = self._add("archive", d / "archive")
+        index = write_archive(root, archive, stems, max_bytes=60_000)
+        for key, change in (("archive_bad_index", lambda a: (a / "archive.json").write_text("{ not json")),
+                            ("archive_damaged", lambda a: (a / index["parts"][0]["file"]).write_bytes(
+                                (a / index["parts"][0]["file"]).read_bytes()[:-700])),
+                            ("archive_missing_part", lambda a: (a / index["parts"][-1]["file"]).unlink())):
+            shutil.copytree(archive, self._add(key, d / key))
+            change(Path(self.paths[key]))
 
     def _build_training_run(self, folder: Path) -> None:
         """A training output folder whose only checkpoint is unreadable."""
@@ -651,8 +747,16 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
     parser.add_argument("--quick", action="store_true", help="two cases per interface, no kills (smoke test)")
     parser.add_argument("--kills", type=int, default=10, help="kills per command (default 10)")
+    parser.add_argument("--interfaces", help="comma-separated interfaces: their cases only, no kills, written to a "
+                                             "section of their own (cases added after the full run)")
     args = parser.parse_args()
     cases = quick_cases() if args.quick else CASES
+    wanted = [name.strip() for name in args.interfaces.split(",")] if args.interfaces else []
+    if wanted:
+        unknown = set(wanted) - {case.interface for case in CASES}
+        if unknown:
+            parser.error(f"--interfaces: no cases for {', '.join(sorted(unknown))}")
+        cases = tuple(case for case in cases if case.interface in wanted)
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Workspace(Path(tmp))
         outcomes = []
@@ -660,9 +764,14 @@ def main() -> None:
             result, stderr = run_case(case, workspace, Path(tmp) / "cases" / f"{number:03d}", subprocess_runner)
             outcomes.append((case, result, stderr))
             print(f"{case.interface:28s} {case.name:45s} {result}", flush=True)
-        kills = [] if args.quick else [kill_experiment(Path(tmp), c, args.kills, seed) for seed, c in
-                                       enumerate(("restore", "run"))]
-    emit(args.write, "reliability", "Reliability: bad inputs and kills (hardening issue)", report(outcomes, kills))
+        kills = [] if args.quick or wanted else [kill_experiment(Path(tmp), c, args.kills, seed) for seed, c in
+                                                 enumerate(("restore", "run"))]
+    if wanted:
+        emit(args.write, "reliability-" + "-".join(w.replace(" ", "_") for w in wanted),
+             f"Reliability: bad inputs to {', '.join(wanted)} (hardening issue, cases added later)",
+             report(outcomes, kills))
+    else:
+        emit(args.write, "reliability", "Reliability: bad inputs and kills (hardening issue)", report(outcomes, kills))
 
 
 if __name__ == "__main__":

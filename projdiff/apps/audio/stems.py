@@ -33,9 +33,14 @@ def load_tracks(root: str | Path, stems: Sequence[str]) -> tuple[list[np.ndarray
             path = folder / f"{stem}.wav"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing stem {stem!r}")
-            audio, sr = soundfile.read(path, dtype="float32", always_2d=True)
+            try:
+                audio, sr = soundfile.read(path, dtype="float32", always_2d=True)
+            except RuntimeError:  # soundfile's LibsndfileError: junk, truncated or an unknown format
+                raise ValueError(f"{path}: not an audio file soundfile can read") from None
             if audio.shape[1] != 1:
                 raise ValueError(f"{path}: expected mono audio, got {audio.shape[1]} channels")
+            if not np.isfinite(audio).all():
+                raise ValueError(f"{path}: NaN or infinite samples")
             if rate is not None and sr != rate:
                 raise ValueError(f"{path}: sample rate {sr} differs from the others ({rate})")
             rate = sr

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     soundfont = Path(args.soundfont or FLUID_R3)
     if not soundfont.is_file():
         raise FileNotFoundError(f"{soundfont}: no such soundfont (--soundfont; apt-get install fluid-soundfont-gm)")
+    if args.archive and Path(args.archive).exists() and not Path(args.archive).is_dir():
+        raise NotADirectoryError(f"{args.archive}: --archive names a file; give a folder for the archive's parts")
     manifest_path = Path(args.out) / "manifest.json"
     if manifest_path.is_file():
         try:
