@@ -66,8 +66,10 @@ def available_memory(device=None) -> float | None:
 
 
 def _config(prior) -> dict | None:
+    """The diffusers config of the prior's UNet; None for other networks (an MSDM checkpoint's UNet1d)."""
     unet = getattr(prior, "unet", None) or getattr(getattr(prior, "base", None), "unet", None)
-    return dict(unet.config) if unet is not None else None
+    config = getattr(unet, "config", None)
+    return dict(config) if config is not None and "block_out_channels" in config else None
 
 
 def _levels(config: dict, spatial: tuple[int, ...]):
