@@ -14,8 +14,9 @@ class GrayscaleObservation(LinearOperator):
     This is how an RGB prior restores a grayscale photograph: the unknown is a colour image whose gray
     image is what the degradation saw. ``L`` has orthogonal rows, ``L L^T = I / 3``, so
 
-    - ``A A^T = D D^T / 3``: tight (``frame_constant = c / 3``) when ``D`` is (``frame_constant = c``),
-      and ``noise_gain = sqrt(3) * D.noise_gain()`` in general;
+    - ``A A^T = D D^T / 3``: tight when ``D`` is (``frame_constant = c / 3`` when ``D`` has ``c``),
+      and ``noise_gain = sqrt(3) * D.noise_gain()`` in general; no ``spectral()`` of its own, so with
+      noise a ``D`` that is not tight (a blur) needs ``per_mode=False`` (one average noise level);
     - ``A^+ = L^+ D^+``: the pseudo-inverse of the gray measurement, copied into the three channels;
     - ``(A A^T + s I)^-1 = 3 (D D^T + 3 s I)^-1`` (``gram_solve`` through ``D``'s own).
 
@@ -35,6 +36,11 @@ class GrayscaleObservation(LinearOperator):
         super().__init__(input_shape=(3, *shape[1:]), frame_constant=None if frame is None else frame / 3.0)
         self.degradation = degradation
         self._output_shape = tuple(degradation.output_shape)
+
+    @property
+    def tight(self) -> bool:
+        """``A A^T = D D^T / 3``: all nonzero singular values are equal exactly when ``D``'s are."""
+        return bool(getattr(self.degradation, "tight", False))
 
     def _gray(self, x: torch.Tensor) -> torch.Tensor:
         self.batch_shape(x)

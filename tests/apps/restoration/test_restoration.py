@@ -171,3 +171,17 @@ def test_a_prior_recommending_a_point_estimate_stops_at_the_measurements_noise(t
     assert seen[-2][0] is None and seen[-1][0] is None      # the engine's own schedule
     with pytest.raises(ValueError, match="sigma_end: expected a noise level > 0"):
         restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.02, seed=0, sigma_end=-1.0)
+
+
+@pytest.mark.parametrize("spec", [TaskSpec("inpaint", {"fraction": 0.5}), TaskSpec("deblur"), TaskSpec("sr4")],
+                         ids=["inpaint", "deblur", "sr4"])
+def test_an_rgb_prior_restores_a_noisy_grayscale_image(rgb_prior, spec):
+    """Noisy gray images go through GrayscaleObservation: tight degradations stay tight (inpainting), a blur
+    falls back to one average noise level instead of being refused."""
+    from projdiff.operators import GrayscaleObservation
+
+    operator = GrayscaleObservation(build_operator(spec, (1, 32, 32), torch.Generator().manual_seed(0)))
+    assert operator.tight == (spec.name != "deblur")
+    gray = torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(3))
+    res = restore_image(gray, spec, rgb_prior, sigma_y=0.02, steps=3, seed=0)
+    assert res.restored.shape == (1, 32, 32) and torch.isfinite(res.restored).all()
