@@ -3,6 +3,7 @@
     python benchmarks/conformance.py --write        # all tables into benchmarks/RESULTS.md
     python benchmarks/conformance.py --write --draws 32 --samples 19   # a quarter of the work (~15 CPU minutes)
     python benchmarks/conformance.py --quick        # smoke run (tiny sizes), prints only
+    python benchmarks/conformance.py --mode-weights --write   # the mode-weight study, its own section
 
 See projdiff/testing/conformance.py for the problems and the figures.
 """
@@ -83,6 +84,59 @@ def weight_sweep(steps: int, samples: int) -> list:
     return rows
 
 
+def attempt_options(problem, steps: int) -> dict:
+    """What was tried against the mode-weight limit: more time at high noise, other updates."""
+    sigma_data = problem.prior.sigma_data
+
+    def levels(coarse: float = 0.3, start: float = 4.0, middle: float = 0.3) -> torch.Tensor:
+        coarse = max(1, round(coarse * steps))
+        high, low = start * sigma_data, max(problem.prior.sigma_min, sigma_data / 200)
+        top = torch.logspace(math.log10(high), math.log10(middle * sigma_data), coarse + 1, dtype=torch.float64)[:-1]
+        return torch.cat([top, torch.logspace(math.log10(middle * sigma_data), math.log10(low), steps - coarse,
+                                              dtype=torch.float64)])
+
+    return {"default": {}, "start at 16 sigma_data": {"sigmas": levels(start=16.0)},
+            "60% of the levels coarse": {"sigmas": levels(coarse=0.6)}, "coarse down to sigma_data": {"sigmas": levels(middle=1.0)},
+            "inner_steps=4 (4x NFE)": {"inner_steps": 4}, "step_size=1": {"step_size": 1.0},
+            "momentum=0.5": {"momentum": 0.5}, "restricted_encoding": {"restricted_encoding": True}}
+
+
+def mode_weight_attempts(steps: int, samples: int) -> tuple[list, list]:
+    """8-D mixture, y = +0.3 and +0.6 on both observed entries: component-1 share of ProjDiff's samples
+    under each attempted change, and the exact weight of the prior smoothed at level sigma."""
+    problem = mixture_problems()[0]
+    values = (0.3, 0.6)
+    ys = [torch.full((1, *problem.operator.output_shape), v, dtype=torch.float64) * problem.operator.mask
+          for v in values]
+    attempts = []
+    for name, options in attempt_options(problem, steps).items():
+        shares = [float(mixture_weights(problem.prior, projdiff_solver(**options)(problem.operator, problem.prior, y,
+                                                                                 0.0, samples, 0, steps))[0, 0])
+                  for y in ys]
+        attempts.append([name] + [f"{w:.3f}" for w in shares])
+        print(attempts[-1], flush=True)
+    shares = [float(mixture_weights(problem.prior, projdiff_solver()(problem.operator, problem.prior, y, 0.0, samples,
+                                                                      0, 10 * steps))[0, 0]) for y in ys]
+    attempts.append([f"default, {10 * steps} steps"] + [f"{w:.3f}" for w in shares])
+    smoothed = [[f"{sigma:g}"] + [f"{float(problem.prior.posterior(problem.operator, y, sigma).weights[0, 0]):.3f}"
+                                  for y in ys] for sigma in (0.0, 0.5, 1.0, 1.5, 2.0, 4.0)]
+    return attempts, smoothed
+
+
+def mode_weight_section(steps: int, samples: int) -> str:
+    attempts, smoothed = mode_weight_attempts(steps, samples)
+    return (
+        f"`mix8-inpaint2-s0` (8-D, weights 0.3 / 0.7, means +-1, covariance 0.5 I, entries 1-2 observed without "
+        f"noise), y equal to +0.3 or +0.6 on both observed entries. Share of {samples} ProjDiff samples ({steps} "
+        "steps, seed 0) in component 1 under each attempted change:\n\n"
+        + table(["setting", "y = +0.3 (exact 0.825)", "y = +0.6 (exact 0.981)"], attempts)
+        + "\nWeight of component 1 in the exact posterior of the prior smoothed at level sigma (= the posterior "
+        "with measurement noise sigma, as the operator selects entries): what a sampler that mixes between the "
+        "components only above a level sigma* ends with.\n\n"
+        + table(["sigma", "y = +0.3", "y = +0.6"], smoothed)
+    )
+
+
 def readme_operator(samples: int, draws: int) -> list:
     """The README's custom operator (cumulative sum of every other entry, white prior, sigma_y 0.01):
     coverage of the 90% intervals and spread on the 32 measured entries, for the default, the scalar
@@ -113,7 +167,14 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=64, help="draws of (x, y) per problem (default 64)")
     parser.add_argument("--samples", type=int, default=39,
                         help="samples per draw (default 39; K + 1 a multiple of 20 keeps the coverage exact)")
+    parser.add_argument("--mode-weights", action="store_true",
+                        help="only the mode-weight study (attempted fixes), in its own section")
     args = parser.parse_args()
+    if args.mode_weights:
+        steps = 10 if args.quick else args.steps
+        emit(args.write, "conformance-mode-weights", "Mixture mode weights: what was tried (engine issue)",
+             mode_weight_section(steps, 200 if args.quick else 2000))
+        return
     draws, samples = (4, 19) if args.quick else (args.draws, args.samples)
     steps = 10 if args.quick else args.steps
     sizes = {"draws": draws, "num_samples": samples, "steps": steps, "reference_draws": 2**16 if args.quick else 2**22,
