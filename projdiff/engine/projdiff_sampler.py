@@ -38,8 +38,15 @@ while the level is above the distance between the components. A mixture's weight
 decided at levels where the observed entries' evidence is blurred, and in more than a few
 dimensions they stay between the prior's and the posterior's (8-D two-component mixture, 2 of 8
 entries observed: ProjDiff puts about half of its samples in a component whose exact posterior
-weight is 0.83, prior 0.30; ten times as many steps get closer but not there). Strongly correlated
-posteriors need many low levels (``projdiff_sigmas`` puts 70 of 100 there).
+weight is 0.83, prior 0.30; ten times as many steps get closer but not there). Its share, 0.47
+(0.64 where the exact weight is 0.98), is the exact weight under the prior smoothed at level 1
+(0.49 and 0.68): the components stop exchanging samples near ``sigma = 1``. Other schedules, step
+sizes, momentum and restricted encoding do not close the gap; four updates per level at 4x the NFE
+narrow it (0.57 and 0.81); "Mixture mode weights: what was tried" in ``benchmarks/RESULTS.md``.
+Strongly correlated posteriors need many low levels (``projdiff_sigmas`` puts 70 of 100 there);
+noise-free ones are still over-dispersed at 100 steps (spread 1.2-1.3 of the exact one on a random
+20 x 48 matrix and on 30% inpainting of a smooth prior with nugget 1e-3; 0.94 at 1000 steps), as the
+slowest directions keep some of the spread of higher levels.
 
 Differences from the reference code (see ``docs/architecture.md``): sigma-space; its own noise
 levels (``schedules.projdiff_sigmas``); the initial ``x_a`` is projected; the step size acts in every phase (the reference hard-sets ``x0`` before

@@ -252,16 +252,24 @@ def mixture_weights(prior: GaussianMixturePrior, samples: torch.Tensor) -> torch
 
 
 def evaluate(problem: ConformanceProblem, solver: Solver | None = None, *, draws: int = 64, num_samples: int = 39,
-             steps: int = 100, seed: int = 0, reference_draws: int = 2**22) -> dict:
+             steps: int = 100, seed: int = 0, reference_draws: int = 2**22, cache: dict | None = None) -> dict:
     """Score ``solver`` on ``problem`` (see the module docstring); returns a dict of figures.
 
     ``weight_error`` is ``None`` unless the prior is a mixture and the operator linear;
-    ``reference_draws`` is the importance-sampling budget of nonlinear problems.
+    ``reference_draws`` is the importance-sampling budget of nonlinear problems. ``cache`` (a
+    dict the caller keeps) reuses the draws and the reference posterior of an earlier call with the
+    same problem, draws, seed and budget, so scoring several solvers pays for importance sampling once.
     """
     solver = solver or projdiff_solver(**problem.options)
-    g = torch.Generator().manual_seed(seed)
-    x, y = _draw(problem, draws, g)
-    post = reference_posterior(problem, y, reference_draws)
+    key = (problem.name, draws, seed, reference_draws)
+    if cache is not None and key in cache:
+        x, y, post = cache[key]
+    else:
+        g = torch.Generator().manual_seed(seed)
+        x, y = _draw(problem, draws, g)
+        post = reference_posterior(problem, y, reference_draws)
+        if cache is not None:
+            cache[key] = (x, y, post)
     mmse = float(post.mmse().mean())
     samples = solver(problem.operator, problem.prior, y, problem.sigma_y, num_samples, seed, steps).double()
     per_sample = float(((samples - x) ** 2).flatten(2).sum(-1).mean()) / mmse

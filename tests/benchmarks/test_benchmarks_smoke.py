@@ -27,6 +27,12 @@ def test_conformance_quick():
     assert_table(run("benchmarks/conformance.py", "--quick"))
 
 
+def test_conformance_mode_weights_quick():
+    out = run("benchmarks/conformance.py", "--mode-weights", "--quick")
+    assert_table(out)
+    assert "| default, 100 steps |" in out and "| 0 | 0.825 | 0.981 |" in out
+
+
 @pytest.mark.slow
 def test_restoration_quick(tiny_prior_dir):
     assert_table(run("benchmarks/restoration.py", "--quick", "--prior", str(tiny_prior_dir)))

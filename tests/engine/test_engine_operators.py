@@ -83,3 +83,36 @@ def test_bridge_name_is_checked():
     prior = smooth_prior((4,))
     with pytest.raises(ValueError, match="bridge: expected one of"):
         projdiff.solve(Inpainting(torch.ones(4)), prior, torch.zeros(1, 4), bridge="ode", progress=False)
+
+
+def _path(op, sigma_y, per_mode=None):
+    """(path, sigma_a) that ``build_mode_space`` picks for one item of ``op`` with noise ``sigma_y``."""
+    y = torch.zeros(1, *op.output_shape, dtype=torch.float64)
+    space = build_mode_space(Problem(op, y, torch.tensor([sigma_y], dtype=torch.float64)), per_mode)
+    probe = torch.ones(1, 1, *op.input_shape, dtype=torch.float64)
+    return ("scalar" if space.to_modes(probe) is probe else "per-mode"), space.sigma_a
+
+
+def test_the_path_table_of_the_architecture_doc(monkeypatch):
+    """Each row of 'How the engine picks the path for an operator' in docs/architecture.md."""
+    from projdiff.operators import LinearOperator, SuperResolution
+
+    cumsum = LinearOperator(lambda x: x.cumsum(-1)[..., ::2], (8,)).double()
+    path, sigma_a = _path(cumsum, 0.0)                                           # noise-free: scalar, exact
+    assert path == "scalar" and float(sigma_a.abs().max()) == 0.0
+    path, sigma_a = _path(cumsum, 0.1)                                           # noisy, spectral(): per mode
+    s = cumsum.spectral().singular_values
+    assert path == "per-mode" and s.numel() == 8 and int((s > 0).sum()) == 4
+    torch.testing.assert_close(sigma_a[0, 0][s > 0], 0.1 / s[s > 0])
+    path, sigma_a = _path(SuperResolution((1, 4, 4), 2), 0.1)                   # noisy, tight: one level
+    assert path == "scalar" and float(sigma_a.flatten()[0]) == pytest.approx(0.1 / (1 / 4) ** 0.5)
+    tanh = NonlinearOperator(lambda x: torch.tanh(x[..., :2]), (3,))             # noisy, nonlinear
+    path, sigma_a = _path(tanh, 0.1)
+    assert path == "scalar" and float(sigma_a.flatten()[0]) == pytest.approx(0.1 * tanh.noise_gain())
+    monkeypatch.setattr("projdiff.operators.base.DENSE_SPECTRAL_LIMIT", 4)      # too large for a dense SVD
+    large = LinearOperator(lambda x: x.cumsum(-1)[..., ::2], (8,)).double()
+    assert large.spectral() is None
+    with pytest.raises(ValueError, match="not a tight frame and has no spectral decomposition"):
+        _path(large, 0.1)
+    path, sigma_a = _path(large, 0.1, per_mode=False)                            # asked for: one average level
+    assert path == "scalar" and float(sigma_a.flatten()[0]) == pytest.approx(0.1 * large.noise_gain())
