@@ -382,6 +382,8 @@ def main(argv=None) -> None:
     units = [f"{seed}|unit:{unit}" for seed in args.seeds for unit in ("projdiff", "handcrafted")]
     todo = [key for key in units if int(key.split("|")[0]) % shard[1] == shard[0] and key not in records.done()]
     for key in [] if args.report_only else todo:
+        if key in records.done():                         # another process (another --seeds list) did it meanwhile
+            continue
         seed, unit = key.split("|unit:")
         for arm, record in run_unit(bench, int(seed), unit).items():
             records.add(f"{seed}|{arm}", record)
