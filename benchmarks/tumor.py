@@ -82,7 +82,7 @@ class Bench:
         self.args = args
         self.spec = QUICK_SPEC if args.quick else LesionCropSpec()
         self.config = SegmenterConfig(widths=(8, 8, 8), patch=16, spacing=self.spec.spacing) if args.quick else \
-            SegmenterConfig(spacing=self.spec.spacing)
+            SegmenterConfig(widths=args.seg_widths, spacing=self.spec.spacing)
         lesions = {ORGAN: (args.lesions, args.size_mm)}
         self.test = [make_lesion_phantom(phantom_seed("test", k), replace(self.spec, organs=lesions))
                      for k in range(args.test)]
@@ -160,7 +160,10 @@ def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> list[di
     for k, phantom in enumerate(bench.test):
         case = phantom.case
         liver = phantom.organ_labels == DEFAULT_LABELS.code(ORGAN)
-        pred = (predict_slices(model, config.hu_window.to_unit(case.ct.array)) > 0.5) & liver
+        pred = np.zeros(liver.shape, bool)                 # only the liver counts: its slices suffice (exact)
+        slices = np.flatnonzero(liver.any(axis=(1, 2)))
+        pred[slices] = predict_slices(model, config.hu_window.to_unit(case.ct.array), slices) > 0.5
+        pred &= liver
         m = case_metrics(pred, case.labels == TUMOR, case.ct.spacing)
         rows.append({"case": k, "dice": m["dice"], "nsd": m["nsd"], "lesions": m["lesions"]["lesions"],
                      "detected": m["lesions"]["detected"], "fp_components": m["lesions"]["false_positive_components"],
@@ -227,7 +230,8 @@ def summary_table(records: dict[str, dict[int, dict]]) -> str:
                  f"-{np.max(per_seed):.3f})", f"{np.nanmean([c['nsd'] for c in cases]):.3f}"]
         for size_class, _ in CLASS_LIMITS_MM:
             mine = [les for les in lesions if les["size_class"] == size_class]
-            cells.append(f"{np.mean([les['dice'] > 0 for les in mine]):.2f} / {np.mean([les['dice'] for les in mine]):.2f}"
+            cells.append(f"{np.mean([les['dice'] > 0 for les in mine]):.2f} / "
+                         f"{np.mean([les['dice'] for les in mine]):.2f}"
                          if mine else "-")
         accepted = [a for r in runs.values() for a in r["acceptance"]]
         cells += [f"{np.mean([c['fp_components'] for c in cases]):.1f}",
@@ -351,6 +355,7 @@ def parse_args(argv=None):
     parser.add_argument("--retries", type=int, default=3)
     parser.add_argument("--seg-steps", type=int, default=1200, help="segmenter training steps per arm (1200)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seg-widths", default="24,48,96", help="segmenter channels per level (24,48,96)")
     parser.add_argument("--records", default="runs/bench/tumor", help="folder of the unit records (resumable)")
     parser.add_argument("--shard", default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
@@ -364,6 +369,7 @@ def parse_args(argv=None):
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]
         args.records = tempfile.mkdtemp(prefix="tumor-bench-quick-")
     args.size_mm = parse_size(args.size)
+    args.seg_widths = tuple(int(w) for w in args.seg_widths.split(","))
     args.seeds = parse_seeds(args.seeds)
     return args
 
@@ -376,6 +382,8 @@ def main(argv=None) -> None:
     units = [f"{seed}|unit:{unit}" for seed in args.seeds for unit in ("projdiff", "handcrafted")]
     todo = [key for key in units if int(key.split("|")[0]) % shard[1] == shard[0] and key not in records.done()]
     for key in [] if args.report_only else todo:
+        if key in records.done():                         # another process (another --seeds list) did it meanwhile
+            continue
         seed, unit = key.split("|unit:")
         for arm, record in run_unit(bench, int(seed), unit).items():
             records.add(f"{seed}|{arm}", record)
@@ -385,8 +393,9 @@ def main(argv=None) -> None:
     done_seeds = sorted({s for runs in arms.values() for s in runs})
     left = [key for key in units if key not in records.done()]
     body = (f"Seeds {done_seeds} done of {args.seeds}" + (f"; left: {len(left)} units" if left else "") + ". "
-            f"Per seed: a segmenter trained {args.seg_steps} steps (batch {args.batch_size}) per arm on {args.train} "
-            f"healthy phantoms x {args.lesions} synthetic {ORGAN} lesions (radius {args.size}); tested on {args.test} "
+            f"Per seed: a segmenter (widths {bench.config.widths}) trained {args.seg_steps} steps (batch "
+            f"{args.batch_size}) per arm on {args.train} healthy phantoms x {args.lesions} synthetic {ORGAN} lesions "
+            f"(radius {args.size}); tested on {args.test} "
             f"held-out phantoms with {args.lesions} realistic lesions each. Prior `{args.prior}` ({args.steps} steps, "
             f"lesion type {args.lesion_type}), judge `{args.judge}` (threshold {args.threshold}, {args.retries} "
             f"retries)" + (f", discriminator `{args.discriminator}` (realism threshold {args.realism_threshold})"

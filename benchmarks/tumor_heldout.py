@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _records import Records, parse_shard  # noqa: E402
-from _results import emit, table  # noqa: E402
+from _results import COMMIT_AT_START, emit, table  # noqa: E402
 
 from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS  # noqa: E402
 from projdiff.apps.tumor.ct.shapes import smooth_noise  # noqa: E402
@@ -139,6 +139,7 @@ def measure(args, records: Records, judge: TumorJudge) -> None:
         stats["judge"] = judge.score(result.ct_hu, lesion, case.ct.spacing)["fraction"]
         stats["judge_relative"] = judge.score(result.ct_hu, lesion, case.ct.spacing, organ | lesion)["fraction"]
         records.add(key, {"variation": name, "arm": arm, "lesion": int(k), "seconds": seconds,
+                          "commit": COMMIT_AT_START,
                           "radius_mm": result.lesions[0].placement.radius_mm, **stats})
         print(key, {k: round(v, 1) for k, v in stats.items()}, f"{seconds:.1f} s", flush=True)
 
@@ -185,6 +186,7 @@ def main(argv=None) -> None:
         measure(args, records, TumorJudge.load("bundled:tumor-judge"))
     done = records.done()
     rows = summary_rows(done, args)
+    commits = sorted({r.get("commit", "not recorded") for r in done.values()})
     body = (f"Liver lesions of radius {args.size} mm, {args.lesions} per variation and arm (the same masks in "
             f"every arm), ProjDiff with `bundled:lesions` at {args.steps} noise levels. Contrast: lesion mean minus "
             f"the organ within 5 mm around it, median [10th, 90th percentile], HU; visible: share with |contrast| "
@@ -192,7 +194,8 @@ def main(argv=None) -> None:
             f"hyperdense +15..+60 HU against the organ, cystic: lesion mean 0..20 HU; the arms without a type "
             f"are held against hypodense, the default); texture: HU std inside the lesion (median), beside that of "
             f"the organ ring; judge: share of lesions `bundled:tumor-judge` accepts (fraction >= 0.5), on the CT as it is and "
-            f"organ-relative (given the liver: `local_normalisation`, as `projdiff tumor --judge` now scores).\n\n"
+            f"organ-relative (given the liver: `local_normalisation`, as `projdiff tumor --judge` now scores). "
+            f"Records drawn at commits: {', '.join(commits)}.\n\n"
             + table(["variation", "arm", "lesions", "organ HU", "contrast HU", "visible", "of its type",
                      "texture HU", "ring texture HU", "judge accepts", "judge accepts, organ-relative"], rows))
     emit(args.write, "tumor-heldout", "Tumor lesions on held-out CT: contrast and texture by lesion type", body)

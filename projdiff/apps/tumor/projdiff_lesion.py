@@ -20,7 +20,10 @@ a crop around it):
    lesion continues across windows instead of being drawn twice.
 4. Each window: ``solve(MeanInpainting(observed, lesion), AffinePrior.unit_interval(
    prior.with_condition([lesion stack, organ stack])), y, steps=steps)``, noiseless, one posterior
-   sample (``step_size`` "auto": a sample, not a point estimate), seeded from the generator. ``y``
+   sample (``step_size`` "auto": a sample, not a point estimate), seeded from the generator, on
+   Karras noise levels over the prior's whole range (``karras_sigmas``: the schedule every lesion
+   number in ``benchmarks/RESULTS.md`` was measured with, pinned here rather than following the
+   engine's default, which starts ProjDiff at 4 sigma_data). ``y``
    holds the observed voxels and, on the window's unobserved lesion voxels, the lesion's target mean
    (``mean_inpainting``); with ``lesion_type="free"`` only the observed voxels (plain ``Inpainting``).
 5. Back to HU on the CT's grid; the proposal is the sample inside the redrawn region and the CT
@@ -52,7 +55,7 @@ from projdiff.apps.tumor.lesion_prior import LesionPriorCard
 from projdiff.apps.tumor.lesion_types import DEFAULT_LESION_TYPE, LesionType, lesion_type
 from projdiff.apps.tumor.local_normalisation import LocalNormalisation
 from projdiff.apps.tumor.mean_inpainting import MeanInpainting
-from projdiff.engine import solve
+from projdiff.engine import karras_sigmas, solve
 from projdiff.operators import Inpainting
 from projdiff.priors import AffinePrior, DiffusersPrior, load_prior
 from projdiff.utils.provenance import checkpoint_info
@@ -198,12 +201,17 @@ class ProjDiffLesion:
             stack = condition[:, window].reshape(1, 2 * slices, *x.shape[1:])
             bound = self.prior.with_condition(torch.from_numpy(stack).to(param.device))
             operator, y = self._observation(observed, condition[0, window] > 0, x[window], target)
-            result = solve(operator.to(param.device), AffinePrior.unit_interval(bound),
-                           torch.from_numpy(y)[None].to(param.device), steps=self.steps,
-                           seed=derive_seed("projdiff-lesion", seed, k), progress=False, step_size=self.step_size)
+            prior = AffinePrior.unit_interval(bound)
+            result = solve(operator.to(param.device), prior, torch.from_numpy(y)[None].to(param.device),
+                           steps=self.steps, seed=derive_seed("projdiff-lesion", seed, k), progress=False,
+                           step_size=self.step_size, sigmas=self.sigmas(prior))
             x[window] = np.where(observed, x[window], np.clip(result.x[0].float().cpu().numpy(), 0.0, 1.0))
             known[window] = True
         return x[tuple(slice(before, before + n) for (before, _), n in zip(pads, unit.shape))]
+
+    def sigmas(self, prior) -> torch.Tensor:
+        """The noise levels of every window: Karras (rho = 7) over ``prior``'s range, ``steps`` of them."""
+        return karras_sigmas(self.steps, float(prior.sigma_min), float(prior.sigma_max))
 
     @staticmethod
     def _observation(observed: np.ndarray, lesion: np.ndarray, x: np.ndarray, target: float | None):

@@ -40,6 +40,7 @@ from projdiff.apps.tumor.seg_metrics import slice_jumps
 from projdiff.apps.tumor.segmenter import SegmenterConfig, load_segmenter, make_segmenter, predict_slices
 from projdiff.apps.tumor.synthesis import QualityFilter, acceptance_summary, synthesize_tumors
 from projdiff.cli import main
+from projdiff.engine import default_sigmas, karras_sigmas
 from projdiff.training import Recipe, TrainConfig, build_model, train
 from projdiff.training.architectures import TINY
 from projdiff.utils.provenance import folder_sha256
@@ -176,6 +177,27 @@ def test_tall_lesion_uses_overlapping_stacks(backend, monkeypatch):
         assert shared >= backend.overlap and bool(calls[k][:shared].all())  # earlier slices are observed
     assert not np.array_equal(out[lesion], ct[lesion])
 
+
+
+def test_backend_pins_the_karras_schedule(backend, monkeypatch):
+    """Every window is solved on Karras levels over the prior's range, not the engine's default schedule."""
+    seen = []
+    solve = projdiff.solve
+
+    def spy(operator, prior, y, **kwargs):
+        seen.append((kwargs["sigmas"], karras_sigmas(backend.steps, float(prior.sigma_min), float(prior.sigma_max)),
+                     default_sigmas(prior, backend.steps)))
+        return solve(operator, prior, y, **kwargs)
+
+    monkeypatch.setattr(projdiff_lesion, "solve", spy)
+    ct = (60.0 + np.random.default_rng(0).normal(0, 10, (8, 20, 20))).astype(np.float32)
+    organ = np.zeros(ct.shape, bool)
+    organ[1:7, 2:18, 2:18] = True
+    lesion = np.zeros(ct.shape, bool)
+    lesion[3:5, 8:12, 8:12] = True
+    backend.synthesize(ct, lesion, organ, np.random.default_rng(1))
+    assert seen and all(torch.equal(used, karras) for used, karras, _ in seen)
+    assert not torch.equal(seen[0][0], seen[0][2])            # the engine's default would differ
 
 def test_slice_jumps():
     ct = np.zeros((6, 8, 8))
