@@ -138,7 +138,8 @@ def solve(
         for ProjDiff geometric from ``4 * prior.sigma_data``, for the baselines Karras over the
         prior's range) for every method, and the method's own options; for ProjDiff
         ``step_size``, ``inner_steps``, ``momentum``, ``bridge``, ``restricted_encoding``,
-        ``per_mode`` and ``init`` (see ``sample_projdiff``).
+        ``per_mode`` and ``init`` (see ``sample_projdiff``; default ``prior.data_center``: ProjDiff's
+        first level is far below ``sigma_max``, so its start must be centred where the data is).
 
     Returns
     -------
@@ -188,6 +189,10 @@ def solve(
         out = prior.denoise(flat, torch.full((flat.shape[0],), level, dtype=x.dtype, device=x.device))
         return out.reshape(x.shape)
 
+    if method == "projdiff" and options.get("init") is None:  # start where the data is centred
+        center = torch.as_tensor(getattr(prior, "data_center", 0.0), dtype=y.dtype, device=y.device)
+        if bool((center != 0).any()):
+            options["init"] = center.expand(y.shape[0], *operator.input_shape)
     samples = METHODS[method](denoise, problem, sigmas, source.draw, callback=callback, progress=progress,
                               **options)
     samples = samples.detach()

@@ -47,6 +47,7 @@ class AffinePrior(Prior):
         self.sigma_max = prior.sigma_max * abs(self.scale)
         self.sigmas = None if prior.sigmas is None else prior.sigmas * abs(self.scale)
         self.sigma_data = None if prior.sigma_data is None else prior.sigma_data * abs(self.scale)
+        self.data_center = self.scale * prior.data_center + self.shift
 
     def check_shape(self, shape) -> None:
         self.prior.check_shape(shape)

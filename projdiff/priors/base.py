@@ -24,6 +24,9 @@ class Prior(torch.nn.Module):
     sigma_data : float or None
         Typical standard deviation of one data entry (None: unknown). Solvers use it to place
         their noise levels (``projdiff.engine.schedules.projdiff_sigmas``).
+    data_center : float or tensor of the item shape
+        Centre (mean) of the data, default 0. A sample at a noise level ``sigma`` well below
+        ``sigma_max`` is centred there, not at 0: ProjDiff starts at ``data_center + sigma z``.
     """
 
     shape: tuple | None = None
@@ -31,6 +34,7 @@ class Prior(torch.nn.Module):
     sigma_max: float = 80.0
     sigmas: torch.Tensor | None = None
     sigma_data: float | None = None
+    data_center: float | torch.Tensor = 0.0
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """Estimate ``x0`` from ``x = x0 + sigma * eps``.

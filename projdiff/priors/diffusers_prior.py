@@ -75,6 +75,7 @@ class DiffusersPrior(Prior):
         self._log_sigmas = sigmas.log()
         self.sigma_min, self.sigma_max = float(sigmas[0]), float(sigmas[-1])
         self.sigma_data = (self.data_range[1] - self.data_range[0]) / 4  # 0.5 for [-1, 1], as in EDM
+        self.data_center = (self.data_range[0] + self.data_range[1]) / 2
         inputs, outputs = unet.config.in_channels, unet.config.out_channels
         channels = inputs if outputs == 2 * inputs else outputs
         self.condition_channels = inputs - channels
@@ -206,6 +207,7 @@ class ConditionedPrior(Prior):
         self.condition = condition
         self.shape, self.sigmas = base.shape, base.sigmas
         self.sigma_min, self.sigma_max, self.sigma_data = base.sigma_min, base.sigma_max, base.sigma_data
+        self.data_center = base.data_center
         self.data_range, self.metadata = base.data_range, base.metadata
 
     def check_shape(self, shape) -> None:

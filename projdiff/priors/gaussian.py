@@ -64,6 +64,7 @@ class GaussianMixturePrior(Prior):
         spread = sum(float(w) * (c.dense().diagonal() + (m - centre) ** 2)
                      for w, m, c in zip(self.weights, self.means, self.covs))
         self.sigma_data = float(spread.mean().sqrt())
+        self.data_center = centre.reshape(self.shape)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).double()

@@ -43,6 +43,12 @@ one draw of that detail. Measured on the 3 validation photographs with the photo
 (128x128 crops): mean PSNR 0.7 to 0.9 dB above the whole schedule for sr4 (``sigma_y`` 0.02 and
 0.05) and 50% inpainting (``sigma_y`` 0.02) (``benchmarks/RESULTS.md``, "validation" sections).
 ``sigma_end`` sets the last level explicitly; ``sigmas`` overrides both.
+
+Holes: inpainting of a box or a mask leaves regions without any measurement, whose content the
+prior must generate; their schedule starts at the prior's ``sigma_max`` (geometric levels), not at
+ProjDiff's default ``4 sigma_data``, from which a large hole converges to a flat average (measured
+on the 3 validation photographs, a 64x64 box in 128x128 crops: 26.7 dB against 14.3 before the
+engine's start was centred on the data, and against 16 on a test crop after).
 """
 
 from __future__ import annotations
@@ -158,22 +164,30 @@ def default_steps(prior, steps: int | None) -> int:
     return int(steps if steps is not None else recommended(prior).get("steps", 100))
 
 
-def _schedule(prior, operator: Operator, sigma_y: float, steps: int, num_samples: int, options: dict) -> dict:
+def _has_holes(spec: TaskSpec) -> bool:
+    """Inpainting of a box or a mask: regions without any measurement, whose content must be generated."""
+    return spec.name == "inpaint" and (spec.settings.get("box") is not None or spec.settings.get("mask") is not None)
+
+
+def _schedule(prior, spec: TaskSpec, operator: Operator, sigma_y: float, steps: int, num_samples: int,
+              options: dict) -> dict:
     """``options`` with ``sigmas`` ending at ``sigma_end`` (pixel units): given, or for one sample the
-    measurement's equivalent noise when the prior recommends it; unchanged when neither applies or
-    ``sigmas`` is given."""
+    measurement's equivalent noise when the prior recommends it; starting at the prior's ``sigma_max``
+    for holes (``_has_holes``); unchanged when none of this applies or ``sigmas`` is given."""
     options = dict(options)
     sigma_end = options.pop("sigma_end", None)
     at_noise = recommended(prior).get("end_at_measurement_noise", False)
     if sigma_end is None and num_samples == 1 and sigma_y > 0 and at_noise:
         sigma_end = float(operator.equivalent_noise(sigma_y))
-    if sigma_end is None or "sigmas" in options:
+    holes = _has_holes(spec)
+    if (sigma_end is None and not holes) or "sigmas" in options:
         return options
-    if not (isinstance(sigma_end, (int, float)) and math.isfinite(sigma_end) and sigma_end > 0):
+    if sigma_end is not None and not (isinstance(sigma_end, (int, float)) and math.isfinite(sigma_end)
+                                      and sigma_end > 0):
         raise ValueError(f"sigma_end: expected a noise level > 0 in pixel units, got {sigma_end!r}")
     pixel = AffinePrior.unit_interval(prior)
-    options["sigmas"] = projdiff_sigmas(steps, max(pixel.sigma_min, float(sigma_end)), pixel.sigma_max,
-                                        pixel.sigma_data)
+    low = max(pixel.sigma_min, float(sigma_end or 0.0))
+    options["sigmas"] = projdiff_sigmas(steps, low, pixel.sigma_max, None if holes else pixel.sigma_data)
     return options
 
 
@@ -235,7 +249,7 @@ def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float,
         operator = GrayscaleObservation(degradation)
         if sigma_y > 0 and not operator.tight:  # no per-mode decomposition through the channel mean (a blur)
             options.setdefault("per_mode", False)
-    options = _schedule(prior, operator, sigma_y, steps, num_samples, options)
+    options = _schedule(prior, spec, operator, sigma_y, steps, num_samples, options)
     items = num_samples * y.shape[0]
     estimate = estimate_solve(prior, items, tuple(shape[1:]), steps + 1, time_it=progress)
     if estimate is not None:
