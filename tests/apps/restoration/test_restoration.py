@@ -166,6 +166,9 @@ def test_a_prior_recommending_a_point_estimate_stops_at_the_measurements_noise(t
     assert seen[-1][0][-1] == pytest.approx(0.02)
     restore_image(image, TaskSpec("inpaint", {"fraction": 0.5}), prior, sigma_y=0.02, seed=0, sigma_end=0.1)
     assert seen[-1][0][-1] == pytest.approx(0.1)
+    restore_image(image, TaskSpec("inpaint", {"box": (8, 8, 16, 16)}), prior, sigma_y=0.02, seed=0)
+    top = projdiff.priors.AffinePrior.unit_interval(prior).sigma_max     # a hole's content is generated from noise
+    assert seen[-1][0][0] == pytest.approx(top) and seen[-1][0][-1] == pytest.approx(0.02)
     restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.02, num_samples=2, seed=0)
     restore_image(image, TaskSpec("sr4"), prior, sigma_y=0.0, seed=0)
     assert seen[-2][0] is None and seen[-1][0] is None      # the engine's own schedule
