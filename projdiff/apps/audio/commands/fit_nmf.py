@@ -13,8 +13,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="dictionary file to write (.safetensors)")
     p.add_argument("--names", default="soprano,alto,tenor,bass",
                    help="stem names in the prior's order (default soprano,alto,tenor,bass: the chorales)")
-    p.add_argument("--components", type=positive(int), default=32, help="dictionary columns per stem (32)")
-    p.add_argument("--iterations", type=positive(int), default=200, help="multiplicative updates (200)")
+    p.add_argument("--components", type=positive(int, at_most=4096), default=32,
+                   help="dictionary columns per stem, at most 4096 (32)")
+    p.add_argument("--iterations", type=positive(int, at_most=100_000), default=200,
+                   help="multiplicative updates, at most 100000 (200)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.add_argument("--quiet", action="store_true")
 
