@@ -1,0 +1,195 @@
+"""Mutation testing of the core with mutmut: which one-line bugs would the fast tests let through?
+
+For each group (a set of modules and the fast tests that guard them) the tracked files are copied
+to ``runs/mutation/<group>``, a ``[tool.mutmut]`` section naming the modules and tests is appended
+to the copy's ``pyproject.toml`` (the project's own stays free of it), and ``mutmut run`` is called
+there with one child process. The table gives killed / total per module; survivors are listed with
+their diff, and the ones marked in ``EQUIVALENT`` (same behaviour as the original, with a reason)
+are left out of the score.
+
+Run: ``python benchmarks/mutation.py --group engine [--group priors ...] [--write]`` (needs the
+``bench`` extra: mutmut). One process; the engine group takes about an hour of one busy core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import emit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "runs" / "mutation"
+
+# group -> (modules to mutate, fast tests that guard them)
+GROUPS = {
+    "engine": (["projdiff/engine/*"],
+               ["tests/engine/test_engine.py", "tests/engine/test_baselines.py",
+                "tests/engine/test_engine_operators.py", "tests/engine/test_reference_loops.py"]),
+    "priors": (["projdiff/priors/covariance.py", "projdiff/priors/posterior.py", "projdiff/priors/gaussian.py"],
+               ["tests/priors/test_priors_analytic.py"]),
+    "files": (["projdiff/utils/files.py"], ["tests/utils/test_files.py"]),
+}
+
+# Statuses that count as a detected mutant: a failing test, a test run past mutmut's CPU limit, a crash.
+DETECTED = ("killed", "timeout", "segfault", "caught by type check")
+
+# Mutants that cannot change behaviour, by mutmut name, with the reason. Filled in by reading each survivor.
+EQUIVALENT: dict[str, str] = {}
+
+
+def undecorate(path: Path) -> None:
+    """Move ``@torch.no_grad()`` off module-level functions (``f = torch.no_grad()(f)`` at the end instead).
+
+    mutmut leaves decorated functions unmutated (other than classmethod and staticmethod); the samplers
+    carry this decorator, and the copy behaves the same without it in the ``def`` line.
+    """
+    text = path.read_text()
+    lines = text.splitlines()
+    names = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and [ast.unparse(d) for d in node.decorator_list] == ["torch.no_grad()"]:
+            lines[node.decorator_list[0].lineno - 1] = ""
+            names.append(node.name)
+    if names:
+        lines += ["", *[f"{name} = torch.no_grad()({name})" for name in names]]
+        path.write_text("\n".join(lines) + "\n")
+
+
+def prepare(group: str) -> Path:
+    """A copy of the tracked (and untracked, not ignored) files with the group's mutmut section."""
+    modules, tests = GROUPS[group]
+    folder = WORK / group
+    shutil.rmtree(folder, ignore_errors=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    for pattern in modules:
+        for path in folder.glob(pattern):
+            if path.suffix == ".py":
+                undecorate(path)
+    quoted = lambda items: "[" + ", ".join(f'"{i}"' for i in items) + "]"  # noqa: E731
+    with open(folder / "pyproject.toml", "a") as f:
+        f.write(f"""
+[tool.mutmut]
+source_paths = ["projdiff/"]
+only_mutate = {quoted(modules)}
+pytest_add_cli_args_test_selection = {quoted(tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]
+process_isolation = "forkserver"
+use_git_change_detection = false
+""")
+    return folder
+
+
+def mutmut(folder: Path, *args: str, timeout: float | None = None) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    return done.stdout
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    out = mutmut(folder, "results", "--all", "true")
+    return dict(re.findall(r"^\s+(\S+): (.+)$", out, flags=re.M))
+
+
+def module_of(name: str) -> str:
+    """``projdiff.engine.dps.x_sample_dps__mutmut_3`` -> ``projdiff/engine/dps.py``."""
+    parts = name.split(".")
+    index = next(i for i, p in enumerate(parts) if p.startswith(("x_", "x\u01c1")))
+    return "/".join(parts[:index]) + ".py"
+
+
+def diff_line(folder: Path, name: str) -> str:
+    """The mutated line(s) of a mutant, as ``-old`` / ``+new``."""
+    out = mutmut(folder, "show", name)
+    changed = [line[1:].strip() for line in out.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return " => ".join(changed)[:200]
+
+
+def run_group(group: str, timeout: float | None) -> tuple[dict[str, str], Path, float]:
+    folder = prepare(group)
+    start = time.time()
+    try:
+        mutmut(folder, "run", "--max-children", "1", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{group}: stopped after {timeout} s; results so far", file=sys.stderr)
+    return statuses(folder), folder, time.time() - start
+
+
+def report(results: dict[str, tuple[dict[str, str], Path, float]]) -> str:
+    rows, survivors = [], []
+    total = Counter()
+    for group, (status, folder, seconds) in results.items():
+        by_module: dict[str, Counter] = {}
+        for name, state in status.items():
+            counts = by_module.setdefault(module_of(name), Counter())
+            state = "killed" if state in DETECTED else state
+            counts[state] += 1
+            if state not in ("killed", "not checked") and name not in EQUIVALENT:
+                counts["live"] += 1
+                survivors.append((name, state, diff_line(folder, name)))
+            elif name in EQUIVALENT and state != "killed":
+                counts["equivalent"] += 1
+        for module, c in sorted(by_module.items()):
+            n = sum(v for k, v in c.items() if k not in ("live", "equivalent"))
+            checked = n - c["not checked"]
+            score = c["killed"] / max(1, checked - c["equivalent"])
+            rows.append(f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['live']} | "
+                        f"{c['not checked']} | {100 * score:.1f}% |")
+            total.update(c)
+        if seconds == seconds:
+            rows.append(f"| *{group} group: {seconds / 60:.0f} min* | | | | | | |")
+    n = sum(v for k, v in total.items() if k not in ("live", "equivalent"))
+    checked = n - total["not checked"]
+    score = total["killed"] / max(1, checked - total["equivalent"])
+    lines = ["mutmut 3.8.1, one child process, default mutation operators; tests per group as in "
+             "`benchmarks/mutation.py` (`GROUPS`). Score = killed / (mutants run - equivalent); "
+             "killed includes mutmut's 'timeout' (a mutant that makes the tests run past its CPU limit). "
+             "'no tests' (no selected test calls the function) counts as surviving; "
+             "'not checked': mutmut did not run it (stopped by the time limit).", "",
+             "| module | mutants | killed | equivalent | surviving | not checked | score |", "|---|---|---|---|---|---|---|",
+             *rows, f"| **all** | {n} | {total['killed']} | {total['equivalent']} | {total['live']} | "
+                    f"{total['not checked']} | **{100 * score:.1f}%** |", ""]
+    if survivors:
+        lines += ["### Surviving mutants", "", "| mutant | status | change |", "|---|---|---|"]
+        lines += [f"| `{name}` | {state} | `{change.replace('|', '/')}` |" for name, state, change in survivors]
+    if EQUIVALENT:
+        lines += ["", "### Equivalent mutants", "", "| mutant | why it cannot change behaviour |", "|---|---|"]
+        lines += [f"| `{name}` | {why} |" for name, why in EQUIVALENT.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="default: every group")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per group")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the results already in runs/mutation/GROUP instead of running mutmut")
+    parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    groups = args.group or list(GROUPS)
+    if args.report_only:
+        results = {g: (statuses(WORK / g), WORK / g, float("nan")) for g in groups}
+    else:
+        results = {g: run_group(g, args.timeout) for g in groups}
+    emit(args.write, "mutation", "Mutation testing of the core (tests issue)", report(results))
+
+
+if __name__ == "__main__":
+    main()
