@@ -80,9 +80,11 @@ def test_diffpir_is_its_algorithm_box(sigma_y):
     torch.testing.assert_close(sample_diffpir(denoise, problem, SIGMAS, draws()), x, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("sigma_y", [NOISY, NOISE_FREE], ids=["noisy", "noise-free"])
-def test_dps_is_its_algorithm_box(sigma_y):
-    """DDPM step (eta = 1), then ``- zeta sqrt((1 + s^2)(1 + s'^2)) grad ||y - A x0(x)||`` per item, zeta = 1."""
+@pytest.mark.parametrize("sigma_y, eta", [(NOISY, None), (NOISE_FREE, None), (NOISY, 0.0)],
+                         ids=["noisy", "noise-free", "noisy-ddim"])
+def test_dps_is_its_algorithm_box(sigma_y, eta):
+    """DDPM step (default eta = 1; eta = 0: DDIM), then ``- zeta sqrt((1 + s^2)(1 + s'^2)) grad ||y - A x0(x)||``
+    per item, zeta = 1."""
     a, y, _, problem, denoise = setup(sigma_y)
     draw = draws()
     x = SIGMAS[0] * draw()
@@ -91,11 +93,12 @@ def test_dps_is_its_algorithm_box(sigma_y):
         x0 = denoise(xg, sigma)
         norm = ((y - x0 @ a.T) ** 2).sum(-1).sqrt()                            # (K, B)
         (grad,) = torch.autograd.grad(norm.sum(), xg)
-        down, up = split(sigma, following, 1.0)
+        down, up = split(sigma, following, 1.0 if eta is None else eta)
         x0 = x0.detach()
         x = x0 + down / sigma * (x - x0) + up * draw()
         x = x - math.sqrt((1 + sigma**2) * (1 + following**2)) * grad
-    torch.testing.assert_close(sample_dps(denoise, problem, SIGMAS, draws()), x, rtol=1e-5, atol=1e-6)
+    options = {} if eta is None else {"eta": eta}
+    torch.testing.assert_close(sample_dps(denoise, problem, SIGMAS, draws(), **options), x, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("sigma_y", [NOISY, NOISE_FREE], ids=["noisy", "noise-free"])
