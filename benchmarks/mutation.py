@@ -34,7 +34,8 @@ WORK = ROOT / "runs" / "mutation"
 GROUPS = {
     "engine": (["projdiff/engine/*"],
                ["tests/engine/test_engine.py", "tests/engine/test_baselines.py",
-                "tests/engine/test_engine_operators.py", "tests/engine/test_reference_loops.py"]),
+                "tests/engine/test_engine_operators.py", "tests/engine/test_reference_loops.py",
+                "tests/engine/test_baseline_reference_loops.py", "tests/engine/test_schedules.py"]),
     "priors": (["projdiff/priors/covariance.py", "projdiff/priors/posterior.py", "projdiff/priors/gaussian.py"],
                ["tests/priors/test_priors_analytic.py"]),
     "files": (["projdiff/utils/files.py"], ["tests/utils/test_files.py"]),
