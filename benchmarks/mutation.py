@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import re
 import shutil
@@ -115,12 +116,25 @@ def module_of(name: str) -> str:
     return "/".join(parts[:index]) + ".py"
 
 
-def diff_line(folder: Path, name: str) -> str:
-    """The mutated line(s) of a mutant, as ``-old`` / ``+new``."""
-    out = mutmut(folder, "show", name)
-    changed = [line[1:].strip() for line in out.splitlines()
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    return " => ".join(changed)[:200]
+DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+out = {}
+for name in sys.argv[1:]:
+    lines = get_diff_for_mutant(name, path=find_mutant(name).path).splitlines()
+    out[name] = " => ".join(l[1:].strip() for l in lines if l[:1] in "+-" and not l.startswith(("+++", "---")))
+print(json.dumps(out))
+"""
+
+
+def diff_lines(folder: Path, names: list[str]) -> dict[str, str]:
+    """The mutated line(s) of each mutant, as ``old => new`` (one process for all of them)."""
+    if not names:
+        return {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", DIFFS, *names], cwd=folder, env=env, capture_output=True,
+                          text=True, check=True)
+    return {name: diff[:200] for name, diff in json.loads(done.stdout.splitlines()[-1]).items()}
 
 
 def run_group(group: str, timeout: float | None) -> tuple[dict[str, str], Path, float]:
@@ -144,7 +158,7 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]]) -> str:
             counts[state] += 1
             if state not in ("killed", "not checked") and name not in EQUIVALENT:
                 counts["live"] += 1
-                survivors.append((name, state, diff_line(folder, name)))
+                survivors.append((name, state, folder))
             elif name in EQUIVALENT and state != "killed":
                 counts["equivalent"] += 1
         for module, c in sorted(by_module.items()):
@@ -169,7 +183,10 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]]) -> str:
                     f"{total['not checked']} | **{100 * score:.1f}%** |", ""]
     if survivors:
         lines += ["### Surviving mutants", "", "| mutant | status | change |", "|---|---|---|"]
-        lines += [f"| `{name}` | {state} | `{change.replace('|', '/')}` |" for name, state, change in survivors]
+        diffs = {}
+        for folder in {f for _, _, f in survivors}:
+            diffs.update(diff_lines(folder, [n for n, _, f in survivors if f == folder]))
+        lines += [f"| `{name}` | {state} | `{diffs[name].replace('|', '/')}` |" for name, state, _ in survivors]
     if EQUIVALENT:
         lines += ["", "### Equivalent mutants", "", "| mutant | why it cannot change behaviour |", "|---|---|"]
         lines += [f"| `{name}` | {why} |" for name, why in EQUIVALENT.items()]

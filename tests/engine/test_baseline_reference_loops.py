@@ -140,3 +140,26 @@ def test_ddnm_noise_free_is_the_null_space_decomposition():
         projected = x0 + (y - x0 @ a.T) @ pinv.T
         x = projected + following * (0.85 * draw() + math.sqrt(1 - 0.85**2) * eps)
     torch.testing.assert_close(sample_ddnm(denoise, problem, SIGMAS, draws()), x, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler, name, bounds", [
+    (sample_ddnm, "eta", (0.0, 1.0)), (sample_diffpir, "zeta", (0.0, 1.0)), (sample_pigdm, "eta", (0.0, 1.0)),
+    (sample_dps, None, None)])
+def test_bounded_options_accept_their_closed_interval_and_name_the_argument(sampler, name, bounds):
+    """Option checks at their edges: [0, 1] is accepted at both ends, just outside is refused by name."""
+    _, _, _, problem, denoise = setup(NOISY)
+    if name is None:
+        assert sampler(denoise, problem, SIGMAS[:2], draws()).shape == (K, B, D)
+        return
+    for value in bounds:
+        assert sampler(denoise, problem, SIGMAS[:2], draws(), **{name: value}).shape == (K, B, D)
+    for value in (bounds[0] - 0.01, bounds[1] + 0.01):
+        with pytest.raises(ValueError, match=rf"^{name}: expected a float in \[0, 1\], got {value}$"):
+            sampler(denoise, problem, SIGMAS[:2], draws(), **{name: value})
+
+
+def test_pigdm_weight_must_be_positive():
+    _, _, _, problem, denoise = setup(NOISY)
+    with pytest.raises(ValueError, match=r"^weight: expected a float > 0, got 0.0$"):
+        sample_pigdm(denoise, problem, SIGMAS[:2], draws(), weight=0.0)
+    assert sample_pigdm(denoise, problem, SIGMAS[:2], draws(), weight=1e-3).shape == (K, B, D)
