@@ -4,7 +4,7 @@ For each group (a set of modules and the fast tests that guard them) the tracked
 to ``runs/mutation/<group>``, a ``[tool.mutmut]`` section naming the modules and tests is appended
 to the copy's ``pyproject.toml`` (the project's own stays free of it), and ``mutmut run`` is called
 there with one child process. The table gives killed / total per module; survivors are listed with
-their diff, and the ones marked in ``EQUIVALENT`` (same behaviour as the original, with a reason)
+their diff, and the ones ``EQUIVALENT`` recognises (same results as the original, with a reason)
 are left out of the score.
 
 Run: ``python benchmarks/mutation.py --group engine [--group priors ...] [--write]`` (needs the
@@ -54,8 +54,23 @@ GROUPS = {
 # Statuses that count as a detected mutant: a failing test, a test run past mutmut's CPU limit, a crash.
 DETECTED = ("killed", "timeout", "segfault", "caught by type check")
 
-# Mutants that cannot change behaviour, by mutmut name, with the reason. Filled in by reading each survivor.
-EQUIVALENT: dict[str, str] = {}
+# Mutants that cannot change a result, recognised by their change (``old => new``), with the reason.
+EQUIVALENT = [
+    (r"progress: bool = False\) -> torch\.Tensor: => .*progress: bool = True\) -> torch\.Tensor:",
+     "default of `progress` (whether a progress bar is drawn on stderr); `solve` always passes it"),
+    (r"^progress: bool = False, => progress: bool = True,$",
+     "default of `progress` (whether a progress bar is drawn on stderr); `solve` always passes it"),
+    (r"levels\(sigmas, progress, \"\w+\"\).* => .*levels\(sigmas, progress, (None|\"\w+\")\)",
+     "the progress bar's label"),
+    (r"levels\(sigmas, progress, \"\w+\"\).* => .*levels\(sigmas, None, \"\w+\"\)",
+     "`progress=None` disables the bar like `False`; only the bar changes when `True`"),
+    (r'desc="projdiff", unit="step"\) => .*(desc=|unit=)',
+     "the progress bar's label or unit"),
+    (r'noise_column\("output"\) => .*noise_column\((None|"XXoutputXX"|"OUTPUT")\)',
+     "`Problem.noise_column` takes every value but \"input\" as the output space"),
+    (r"reshape\(1, -1, \*\(\[1\] \* \(zero\.dim\(\) - 2\)\)\) > 0 => .*reshape\(-1, \*\(\[1\] \* \(zero\.dim\(\) - 2\)\)\) > 0",
+     "a leading axis of size 1 does not change broadcasting, the only use of `noisy`"),
+]
 
 
 def undecorate(path: Path) -> None:
@@ -156,49 +171,59 @@ def run_group(group: str, timeout: float | None) -> tuple[dict[str, str], Path, 
     return statuses(folder), folder, time.time() - start
 
 
+def equivalence(change: str) -> str | None:
+    return next((why for pattern, why in EQUIVALENT if re.search(pattern, change)), None)
+
+
 def report(results: dict[str, tuple[dict[str, str], Path, float]]) -> str:
-    rows, survivors = [], []
+    rows, survivors, equivalents = [], [], []
     total = Counter()
     for group, (status, folder, seconds) in results.items():
+        live = [name for name, state in status.items() if state not in DETECTED and state != "not checked"]
+        diffs = diff_lines(folder, live)
         by_module: dict[str, Counter] = {}
         for name, state in status.items():
             counts = by_module.setdefault(module_of(name), Counter())
             state = "killed" if state in DETECTED else state
             counts[state] += 1
-            if state not in ("killed", "not checked") and name not in EQUIVALENT:
-                counts["live"] += 1
-                survivors.append((name, state, folder))
-            elif name in EQUIVALENT and state != "killed":
-                counts["equivalent"] += 1
+            if name in diffs:
+                why = equivalence(diffs[name])
+                if why:
+                    counts["equivalent"] += 1
+                    equivalents.append((name, diffs[name], why))
+                else:
+                    counts["live"] += 1
+                    survivors.append((name, state, diffs[name]))
         for module, c in sorted(by_module.items()):
             n = sum(v for k, v in c.items() if k not in ("live", "equivalent"))
             checked = n - c["not checked"]
             score = c["killed"] / max(1, checked - c["equivalent"])
-            rows.append(f"| {module} | {n} | {c['killed']} | {c['equivalent']} | {c['live']} | "
+            rows.append(f"| {module} | {n} | {checked} | {c['killed']} | {c['equivalent']} | {c['live']} | "
                         f"{c['not checked']} | {100 * score:.1f}% |")
             total.update(c)
         if seconds == seconds:
-            rows.append(f"| *{group} group: {seconds / 60:.0f} min* | | | | | | |")
+            rows.append(f"| *{group} group: {seconds / 60:.0f} min* | | | | | | | |")
     n = sum(v for k, v in total.items() if k not in ("live", "equivalent"))
     checked = n - total["not checked"]
     score = total["killed"] / max(1, checked - total["equivalent"])
+    cell = lambda text: text.replace("|", "/")  # noqa: E731
     lines = ["mutmut 3.8.1, one child process, default mutation operators; tests per group as in "
              "`benchmarks/mutation.py` (`GROUPS`). Score = killed / (mutants run - equivalent); "
              "killed includes mutmut's 'timeout' (a mutant that makes the tests run past its CPU limit). "
              "'no tests' (no selected test calls the function) counts as surviving; "
-             "'not checked': mutmut did not run it (stopped by the time limit).", "",
-             "| module | mutants | killed | equivalent | surviving | not checked | score |", "|---|---|---|---|---|---|---|",
-             *rows, f"| **all** | {n} | {total['killed']} | {total['equivalent']} | {total['live']} | "
+             "'not checked': mutmut did not run it (the group's time limit came first; mutmut runs the "
+             "mutants whose tests are quickest first).", "",
+             "| module | mutants | run | killed | equivalent | surviving | not checked | score |",
+             "|---|---|---|---|---|---|---|---|",
+             *rows, f"| **all** | {n} | {checked} | {total['killed']} | {total['equivalent']} | {total['live']} | "
                     f"{total['not checked']} | **{100 * score:.1f}%** |", ""]
     if survivors:
-        lines += ["### Surviving mutants", "", "| mutant | status | change |", "|---|---|---|"]
-        diffs = {}
-        for folder in {f for _, _, f in survivors}:
-            diffs.update(diff_lines(folder, [n for n, _, f in survivors if f == folder]))
-        lines += [f"| `{name}` | {state} | `{diffs[name].replace('|', '/')}` |" for name, state, _ in survivors]
-    if EQUIVALENT:
-        lines += ["", "### Equivalent mutants", "", "| mutant | why it cannot change behaviour |", "|---|---|"]
-        lines += [f"| `{name}` | {why} |" for name, why in EQUIVALENT.items()]
+        lines += ["### Surviving mutants", "", "| mutant | status | change (old => new) |", "|---|---|---|"]
+        lines += [f"| `{name}` | {state} | `{cell(change)}` |" for name, state, change in survivors]
+    if equivalents:
+        lines += ["", "### Equivalent mutants", "", "| mutant | change | why it cannot change a result |",
+                  "|---|---|---|"]
+        lines += [f"| `{name}` | `{cell(change)}` | {why} |" for name, change, why in equivalents]
     return "\n".join(lines) + "\n"
 
 

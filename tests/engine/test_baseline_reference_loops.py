@@ -163,3 +163,27 @@ def test_pigdm_weight_must_be_positive():
     with pytest.raises(ValueError, match=r"^weight: expected a float > 0, got 0.0$"):
         sample_pigdm(denoise, problem, SIGMAS[:2], draws(), weight=0.0)
     assert sample_pigdm(denoise, problem, SIGMAS[:2], draws(), weight=1e-3).shape == (K, B, D)
+
+
+@pytest.mark.parametrize("sampler", [sample_ddnm, sample_diffpir, sample_dps, sample_pigdm])
+def test_callbacks_see_every_step_with_its_tensors(sampler):
+    """The callback of every baseline: one call per level, in order, with that level and (K, B, D) tensors."""
+    _, _, _, problem, denoise = setup(NOISY)
+    calls = []
+    sampler(denoise, problem, SIGMAS, draws(), callback=calls.append)
+    assert [c["step"] for c in calls] == list(range(len(SIGMAS)))
+    assert [c["sigma"] for c in calls] == SIGMAS.tolist()
+    for c in calls:
+        assert sorted(c) == ["denoised", "sigma", "step", "x0", "x_t"]
+        assert all(c[k].shape == (K, B, D) for k in ("x_t", "denoised", "x0"))
+
+
+@pytest.mark.parametrize("sampler, name, needs", [(sample_diffpir, "diffpir", "prox"),
+                                                   (sample_pigdm, "pigdm", "gram_solve, adjoint")])
+def test_a_missing_operator_method_is_named_with_the_sampler(sampler, name, needs):
+    from projdiff.operators import NonlinearOperator
+
+    op = NonlinearOperator(lambda v: v[..., :M] ** 3, (D,))
+    problem = Problem(op, torch.zeros(B, M, dtype=torch.float64), torch.zeros(B, dtype=torch.float64))
+    with pytest.raises(TypeError, match=rf"^operator: method '{name}' needs {needs}\(\)"):
+        sampler(lambda x, s: x, problem, SIGMAS, draws())
