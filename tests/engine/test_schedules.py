@@ -61,3 +61,21 @@ def test_strided_grid_is_every_kth_time_step(steps, stride):
     all_sigmas = alphas_cumprod_to_sigmas(abar)
     expected = all_sigmas[list(range(0, 1000, stride))[::-1]]
     assert torch.equal(strided_vp_sigmas(abar, steps), expected)
+
+
+def test_a_single_karras_level_is_float64():
+    assert karras_sigmas(1, 0.01, 10.0).dtype == torch.float64
+
+
+def test_noise_columns_broadcast_against_input_or_output_items():
+    """``noise_column()`` (input space, the default) and ``noise_column("output")`` differ when the
+    operator changes the number of item axes (here (1, 4, 4) -> (5,))."""
+    from projdiff.engine.observation import Problem
+    from projdiff.operators import CompressedSensing
+
+    op = CompressedSensing((1, 4, 4), 5, generator=torch.Generator().manual_seed(0))
+    problem = Problem(op, torch.zeros(3, 5), torch.tensor([0.1, 0.2, 0.3]))
+    assert problem.noise_column().shape == (1, 3, 1, 1, 1)
+    assert problem.noise_column("input").shape == (1, 3, 1, 1, 1)
+    assert problem.noise_column("output").shape == (1, 3, 1)
+    assert problem.noise_column("output").flatten().tolist() == pytest.approx([0.1, 0.2, 0.3])
