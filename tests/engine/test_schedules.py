@@ -1,4 +1,4 @@
-"""Noise schedules against their formulas, element by element (found by mutation testing: the existing
+"""Noise schedules and the problem's noise columns against their formulas, element by element (found by mutation
 tests checked endpoints and counts, so exponents, default arguments and strides could change)."""
 
 import math
@@ -79,3 +79,36 @@ def test_noise_columns_broadcast_against_input_or_output_items():
     assert problem.noise_column("input").shape == (1, 3, 1, 1, 1)
     assert problem.noise_column("output").shape == (1, 3, 1)
     assert problem.noise_column("output").flatten().tolist() == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_a_single_projdiff_level_is_float64():
+    assert projdiff_sigmas(1, 0.002, 80.0, 0.5).dtype == torch.float64
+
+
+class _Bare:
+    """An operator with a shape and nothing else: no ``equivalent_noise``."""
+
+    input_shape, output_shape = (3,), (2,)
+
+
+class _Float32(_Bare):
+    def equivalent_noise(self, sigma_y):
+        return (2 * sigma_y).float()
+
+
+def test_equivalent_noise_columns():
+    """Noise-free items need no ``equivalent_noise`` (zeros); noisy ones name what is missing; the values
+    keep sigma_y's dtype (float64 here, where the operator answers in float32)."""
+    from projdiff.engine.observation import Problem
+    from projdiff.operators import Inpainting
+
+    quiet = Problem(_Bare(), torch.zeros(2, 2), torch.zeros(2, dtype=torch.float64))
+    assert torch.equal(quiet.equivalent_noise_column(), torch.zeros(1, 2, 1, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"^operator: method 'this method with sigma_y > 0' needs equivalent_noise\(\)"):
+        Problem(_Bare(), torch.zeros(2, 2), torch.tensor([0.0, 0.1], dtype=torch.float64)).equivalent_noise_column()
+    op = Inpainting(torch.tensor([1.0, 0.0, 1.0]))
+    column = Problem(op, torch.zeros(2, 3), torch.tensor([0.1, 0.2], dtype=torch.float64)).equivalent_noise_column()
+    assert column.dtype == torch.float64 and column.shape == (1, 2, 1)
+    torch.testing.assert_close(column.flatten(), torch.tensor([0.1, 0.2], dtype=torch.float64))
+    halves = Problem(_Float32(), torch.zeros(2, 2), torch.tensor([0.1, 0.2], dtype=torch.float64))
+    assert halves.equivalent_noise_column().dtype == torch.float64
