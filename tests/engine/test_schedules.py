@@ -1,5 +1,5 @@
-"""Noise schedules and the problem's noise columns against their formulas, element by element (found by mutation
-tests checked endpoints and counts, so exponents, default arguments and strides could change)."""
+"""Noise schedules and the problem's noise columns against their formulas, element by element (found by
+mutation testing: the existing tests checked endpoints and counts, so exponents, defaults and strides could change)."""
 
 import math
 
