@@ -1,7 +1,9 @@
 """Each benchmark script's --quick mode runs to the end on the tiny prior and prints a table."""
 
 import importlib.util
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,12 +21,63 @@ def run(*args: str) -> str:
     return done.stdout
 
 
-def assert_table(out: str) -> None:
-    assert "|---|" in out, out[-2000:]
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def tables(out: str) -> list[tuple[list[str], list[list[str]]]]:
+    """Every Markdown table of ``out`` as (header, rows), checked: a separator of exactly one ``---`` per
+    header column, at least one row, every row as wide as the header and labelled, no NaN/Inf cell."""
+    lines = out.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if not line.startswith("|-"):
+            continue
+        header = cells(lines[i - 1])
+        assert re.fullmatch(r"\|(---\|)+", line.strip()), f"bad separator {line!r}"
+        assert line.count("---") == len(header), f"separator of {line.count('---')} columns under {header}"
+        rows = []
+        for row_line in lines[i + 1:]:
+            if not row_line.startswith("|"):
+                break
+            row = cells(row_line)
+            assert len(row) == len(header), f"row {row} under header {header}"
+            assert row[0], f"row without a label: {row}"
+            for cell in row:
+                try:
+                    assert math.isfinite(float(cell)), f"non-finite cell in {row}"
+                except ValueError:
+                    pass
+            rows.append(row)
+        assert rows, f"table {header} has no rows"
+        found.append((header, rows))
+    return found
+
+
+def assert_table(out: str, *columns: str) -> None:
+    """At least one well-formed table (see ``tables``), and each of ``columns`` heads one of them."""
+    found = tables(out)
+    assert found, out[-2000:]
+    headers = {c for header, _ in found for c in header}
+    assert set(columns) <= headers, f"missing columns {set(columns) - headers}"
+
+
+def test_table_checks_refuse_malformed_tables():
+    good = "| a | b |\n|---|---|\n| 1 | x |\n"
+    assert tables(good) == [(["a", "b"], [["1", "x"]])]
+    for bad in ("| a | b |\n|---|\n| 1 | x |\n", "| a | b |\n|---|---|\n| 1 |\n", "| a | b |\n|---|---|\n| nan | x |\n",
+                "| a | b |\n|---|---|\n", "| a | b |\n|-|-|\n| 1 | x |\n", "| a | b |\n|---|---|\n|  | x |\n"):
+        with pytest.raises(AssertionError):
+            tables(bad)
+
+
+def test_the_published_results_are_well_formed_tables():
+    """benchmarks/RESULTS.md holds the --write output of every script: the same checks hold there."""
+    assert len(tables((ROOT / "benchmarks" / "RESULTS.md").read_text())) >= 20
 
 
 def test_conformance_quick():
-    assert_table(run("benchmarks/conformance.py", "--quick"))
+    assert_table(run("benchmarks/conformance.py", "--quick"), "problem", "default per-sample", "default coverage")
 
 
 def test_conformance_mode_weights_quick():

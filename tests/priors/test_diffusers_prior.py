@@ -128,3 +128,27 @@ def test_missing_folders_and_hub_ids_fail_clearly(tmp_path):
         projdiff.load_prior("bundled:nope")
     with pytest.raises(FileNotFoundError, match="neither a folder nor a hub id"):
         projdiff.load_prior(str(tmp_path / "missing"))
+
+
+class _LearnedVariance(_Constant):
+    """A learned-variance stand-in: 2C outputs, the first C the prediction, the last C variance values."""
+
+    def __init__(self, prediction, variance):
+        super().__init__(torch.cat([prediction, variance], dim=1))
+        torch.manual_seed(0)
+        self.config = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16),
+                                  norm_num_groups=4, layers_per_block=1, down_block_types=("DownBlock2D",) * 2,
+                                  up_block_types=("UpBlock2D",) * 2).config
+
+    def forward(self, x, t):
+        self.seen.append((x.clone(), t.clone()))
+        return type("Out", (), {"sample": self.value.expand(x.shape[0], -1, -1, -1)})()
+
+
+def test_learned_variance_keeps_the_first_channels_as_the_prediction():
+    """Guards which half of a 2C output is kept: the first C channels (the noise), not the variance half."""
+    prediction, variance = torch.full((1, 1, 8, 8), 0.3), torch.full((1, 1, 8, 8), -5.0)
+    prior = DiffusersPrior(_LearnedVariance(prediction, variance), DDPMScheduler(prediction_type="sample"))
+    assert prior.shape[0] == 1                                    # C = 1 channel, not 2
+    got = prior.denoise(torch.randn(2, 1, 8, 8), torch.tensor([0.5, 2.0]))
+    torch.testing.assert_close(got, torch.full((2, 1, 8, 8), 0.3))

@@ -117,3 +117,80 @@ def test_affine_prior_is_the_exact_change_of_units():
 def test_bad_covariances_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
         GaussianPrior(torch.zeros(2), **bad)
+
+
+def _three_kinds(g, d=5):
+    """A full, a diagonal and a low-rank covariance over d entries, each with its dense matrix built by hand."""
+    full = _random_cov(d, g)
+    variances = torch.rand(d, generator=g, dtype=torch.float64) + 0.2
+    factor = torch.randn(d, 2, generator=g, dtype=torch.float64)
+    rho = 0.3
+    return [(Covariance.full(full), full), (Covariance.diagonal(variances), torch.diag(variances)),
+            (Covariance.low_rank(factor, rho), factor @ factor.T + rho * torch.eye(d, dtype=torch.float64))]
+
+
+def test_low_rank_covariance_is_factor_outer_product_plus_residual():
+    """Guards the eigenvalues of ``low_rank(F, rho)``: ``s**2 + rho`` (not ``s + rho``) against F F^T + rho I."""
+    g = torch.Generator().manual_seed(11)
+    for cov, dense in _three_kinds(g):
+        torch.testing.assert_close(cov.dense(), dense)
+        root = cov.sqrt_matvec(torch.eye(5, dtype=torch.float64))
+        torch.testing.assert_close(root @ root.T, dense)
+
+
+def test_covariance_log_density_and_shrinkage_match_torch_distributions():
+    """``log N(v; 0, C + s2 I)`` (log-determinant included) and ``C (C + s2 I)^-1 v`` against dense algebra."""
+    g = torch.Generator().manual_seed(12)
+    v = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    s2 = torch.tensor([[0.01], [0.7], [4.0]], dtype=torch.float64)
+    eye = torch.eye(5, dtype=torch.float64)
+    for cov, dense in _three_kinds(g):
+        for i in range(3):
+            normal = torch.distributions.MultivariateNormal(torch.zeros(5, dtype=torch.float64), dense + s2[i] * eye)
+            torch.testing.assert_close(cov.log_density(v[i:i + 1], s2[i:i + 1])[0], normal.log_prob(v[i]))
+            shrunk = dense @ torch.linalg.solve(dense + s2[i] * eye, v[i])
+            torch.testing.assert_close(cov.shrink(v[i:i + 1], s2[i:i + 1])[0], shrunk)
+
+
+def _unequal_mixture(g, d=5):
+    kinds = _three_kinds(g, d)
+    weights = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
+    means = torch.randn(3, d, generator=g, dtype=torch.float64)
+    prior = GaussianMixturePrior(weights, means, [c for c, _ in kinds])
+    return prior, weights, means, [dense for _, dense in kinds]
+
+
+def test_mixture_posterior_weights_with_unequal_covariances_match_brute_force_bayes():
+    """Guards the log-determinant in the weights ``w_k N(y; A m_k, A C_k A^T + sigma_y^2 I)``: with unequal
+    covariances it does not cancel."""
+    g = torch.Generator().manual_seed(13)
+    prior, weights, means, dense = _unequal_mixture(g)
+    a = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    op = LinearOperator(lambda v: v @ a.T.to(v.dtype), (5,))
+    y = torch.randn(4, 3, generator=g, dtype=torch.float64) * 2
+    sigma_y = 0.3
+    post = prior.posterior(op, y, sigma_y)
+    for b in range(4):
+        log_joint = torch.stack([
+            weights[k].log() + torch.distributions.MultivariateNormal(
+                a @ means[k], a @ dense[k] @ a.T + sigma_y**2 * torch.eye(3, dtype=torch.float64)).log_prob(y[b])
+            for k in range(3)])
+        torch.testing.assert_close(post.weights[b], torch.softmax(log_joint, 0))
+    assert float(post.weights.max(-1).values.min()) < 0.99          # not one-hot: the weights are really tested
+
+
+def test_mixture_denoiser_with_unequal_covariances_matches_brute_force_bayes():
+    """The responsibilities ``w_k N(x; m_k, C_k + sigma^2 I)`` of the denoiser, log-determinant included."""
+    g = torch.Generator().manual_seed(14)
+    prior, weights, means, dense = _unequal_mixture(g)
+    x = torch.randn(3, 5, generator=g, dtype=torch.float64) * 1.5
+    sigma = torch.tensor([0.2, 0.9, 2.5], dtype=torch.float64)
+    out = prior.denoise(x, sigma)
+    eye = torch.eye(5, dtype=torch.float64)
+    for i in range(3):
+        c = [dense[k] + sigma[i] ** 2 * eye for k in range(3)]
+        log_joint = torch.stack([weights[k].log() + torch.distributions.MultivariateNormal(means[k], c[k]).log_prob(x[i])
+                                 for k in range(3)])
+        resp = torch.softmax(log_joint, 0)
+        expected = sum(resp[k] * (means[k] + dense[k] @ torch.linalg.solve(c[k], x[i] - means[k])) for k in range(3))
+        torch.testing.assert_close(out[i], expected)

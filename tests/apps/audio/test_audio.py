@@ -27,6 +27,19 @@ def test_si_sdr_matches_independent_implementations():
         assert ours == pytest.approx(theirs, abs=1e-4)
 
 
+def test_si_sdr_closed_form_needs_no_optional_package():
+    """Guards the optimal scale ``a = <p, t> / <t, t>``: with the error orthogonal to the reference,
+    SI-SDR is ``10 log10(a^2 |t|^2 / |e|^2)`` and does not change when the estimate is rescaled."""
+    t = torch.tensor([3.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    e = torch.tensor([0.0, 1.0, 2.0, 0.0], dtype=torch.float64)            # orthogonal to t, |e|^2 = 5
+    for a in (0.5, 2.0):
+        expected = 10 * np.log10(a**2 * 9.0 / 5.0)
+        assert float(si_sdr(a * t + e, t)) == pytest.approx(expected, abs=1e-6)
+        assert float(si_sdr(-7.0 * (a * t + e), t)) == pytest.approx(expected, abs=1e-6)   # scale-invariant
+    both = si_sdr(torch.stack([0.5 * t + e, 2.0 * t + e]), t)              # broadcasts over leading axes
+    assert both.shape == (2,) and float(both[1] - both[0]) == pytest.approx(20 * np.log10(4.0), abs=1e-6)
+
+
 def test_protocol_windows_and_skips():
     assert windows(10 * 8000, 8000) == [(0, 32000), (16000, 48000), (32000, 64000), (48000, 80000)]
     refs = torch.zeros(4, 8 * 8000)

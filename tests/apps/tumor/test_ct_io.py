@@ -296,3 +296,19 @@ def test_dicom_series_case_with_organ_mask(tmp_path):
     case = load_case(tmp_path / "series", organ="liver", organ_mask=tmp_path / "liver.nii.gz")
     assert case.layout == "dicom" and case.name == "series"
     assert np.array_equal(case.organ_mask("liver"), mask) and np.array_equal(case.ct.array, volume.array)
+
+
+def test_single_dicom_slice_puts_a_marked_pixel_at_its_world_coordinate(tmp_path):
+    """Guards the (rows, columns) -> (columns, rows) transpose of a single-file read: the slice is not
+    square, and one marked pixel must be found where the DICOM geometry puts it."""
+    hu = np.full((1, 3, 5), -1000, np.int16)                        # (slices, rows, columns)
+    row, column = 1, 3
+    hu[0, row, column] = 700
+    origin, spacing_rc = np.array([-20.0, -30.0, 40.0]), (0.8, 0.7)
+    write_dicom_series(tmp_path / "one", hu, spacing_rc=spacing_rc, origin=tuple(origin))
+    volume = read_dicom_file(next((tmp_path / "one").iterdir()))
+    assert volume.grid.shape == (5, 3, 1)                           # on disk: (columns, rows, slice)
+    dhw = np.unravel_index(int(np.argmax(volume.array)), volume.array.shape)
+    lps = origin + column * spacing_rc[1] * np.array([1.0, 0, 0]) + row * spacing_rc[0] * np.array([0, 1.0, 0])
+    assert np.allclose(volume.grid.world(dhw), lps * np.array([-1, -1, 1]))     # LPS -> RAS
+    assert volume.array.max() == 700 and int((volume.array == 700).sum()) == 1

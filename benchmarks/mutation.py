@@ -1,0 +1,294 @@
+"""Mutation testing of the core with mutmut: which one-line bugs would the fast tests let through?
+
+For each group (a set of modules and the fast tests that guard them) the tracked files are copied
+to ``runs/mutation/<group>``, a ``[tool.mutmut]`` section naming the modules and tests is appended
+to the copy's ``pyproject.toml`` (the project's own stays free of it), and ``mutmut run`` is called
+there with one child process. The table gives killed / total per module; survivors are listed with
+their diff, and the ones ``EQUIVALENT`` recognises (same results as the original, with a reason)
+are left out of the score.
+
+Run: ``python benchmarks/mutation.py --group engine [--group priors ...] [--write]`` (needs the
+``bench`` extra: mutmut). One process; each group takes from a few minutes (files) to about half an hour (sampler)
+on one busy core; ``--timeout`` stops a group and reports what was checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import commit, emit  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "runs" / "mutation"
+
+# group -> (modules to mutate, fast tests that guard them). The slowest engine tests (a learned prior's
+# PiGDM run, a nonlinear Gauss-Newton solve, the memory check: 40 s of 66) are left out of the selection.
+SLOW = ["--deselect", "tests/engine/test_baselines.py::test_pigdm_stays_finite_with_a_learned_prior",
+        "--deselect", "tests/engine/test_engine_operators.py::test_user_nonlinear_operator_gets_a_gauss_newton_projection",
+        "--deselect", "tests/engine/test_engine.py::test_memory_does_not_grow_with_steps"]
+GROUPS = {
+    "sampler": (["projdiff/engine/projdiff_sampler.py", "projdiff/engine/observation.py",
+                 "projdiff/engine/schedules.py", "projdiff/engine/noise.py"],
+                ["tests/engine/test_schedules.py", "tests/engine/test_reference_loops.py", "tests/engine/test_engine.py",
+                 "tests/engine/test_engine_operators.py", *SLOW]),
+    "baselines": (["projdiff/engine/ancestral.py", "projdiff/engine/ddnm.py", "projdiff/engine/diffpir.py",
+                   "projdiff/engine/dps.py", "projdiff/engine/pigdm.py"],
+                  ["tests/engine/test_baseline_reference_loops.py", "tests/engine/test_baselines.py", *SLOW]),
+    "solve": (["projdiff/engine/solve.py"], ["tests/engine/test_engine.py", "tests/engine/test_baselines.py", *SLOW]),
+    "priors": (["projdiff/priors/covariance.py", "projdiff/priors/posterior.py", "projdiff/priors/gaussian.py"],
+               ["tests/priors/test_priors_analytic.py"]),
+    "files": (["projdiff/utils/files.py"], ["tests/utils/test_files.py"]),
+}
+
+# Statuses that count as a detected mutant: a failing test, a test run past mutmut's CPU limit, a crash.
+DETECTED = ("killed", "timeout", "segfault", "caught by type check")
+
+# Mutants that cannot change a result, recognised by their change (``old => new``), with the reason.
+EQUIVALENT = [
+    (r"progress: bool = False\) -> torch\.Tensor: => .*progress: bool = True\) -> torch\.Tensor:",
+     "default of `progress` (whether a progress bar is drawn on stderr); `solve` always passes it"),
+    (r"^progress: bool = False, => progress: bool = True,$",
+     "default of `progress` (whether a progress bar is drawn on stderr); `solve` always passes it"),
+    (r"levels\(sigmas, progress, \"\w+\"\).* => .*levels\(sigmas, progress, (None|\"\w+\")\)",
+     "the progress bar's label"),
+    (r"levels\(sigmas, progress, \"\w+\"\).* => .*levels\(sigmas, None, \"\w+\"\)",
+     "`progress=None` disables the bar like `False`; only the bar changes when `True`"),
+    (r'desc="projdiff", unit="step"\) => .*(desc=|unit=)',
+     "the progress bar's label or unit"),
+    (r'noise_column\("output"\) => .*noise_column\((None|"XXoutputXX"|"OUTPUT")\)',
+     "`Problem.noise_column` takes every value but \"input\" as the output space"),
+    (r"reshape\(1, -1, \*\(\[1\] \* \(zero\.dim\(\) - 2\)\)\) > 0 => .*reshape\(-1, \*\(\[1\] \* \(zero\.dim\(\) - 2\)\)\) > 0",
+     "a leading axis of size 1 does not change broadcasting, the only use of `noisy`"),
+    (r"if bool\(\(rho > 0\)\.any\(\)\) else op\.project\(x0, y\) => .*if (\(bool\(\(rho > 0\)\.any\(\)\)\) or True|bool\(\(rho >= 0\)\.any\(\)\))",
+     "with rho = 0, `prox` is the projection by the operator contract (`gram_solve` with shift 0 is the "
+     "pseudo-inverse)"),
+]
+
+
+def undecorate(path: Path) -> None:
+    """Move ``@torch.no_grad()`` off module-level functions (``f = torch.no_grad()(f)`` at the end instead).
+
+    mutmut leaves decorated functions unmutated (other than classmethod and staticmethod); the samplers
+    carry this decorator, and the copy behaves the same without it in the ``def`` line.
+    """
+    text = path.read_text()
+    lines = text.splitlines()
+    names = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.FunctionDef) and [ast.unparse(d) for d in node.decorator_list] == ["torch.no_grad()"]:
+            lines[node.decorator_list[0].lineno - 1] = ""
+            names.append(node.name)
+    if names:
+        lines += ["", *[f"{name} = torch.no_grad()({name})" for name in names]]
+        path.write_text("\n".join(lines) + "\n")
+
+
+def prepare(group: str) -> Path:
+    """A copy of the tracked (and untracked, not ignored) files with the group's mutmut section."""
+    modules, tests = GROUPS[group]
+    folder = WORK / group
+    shutil.rmtree(folder, ignore_errors=True)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for name in files:
+        source = ROOT / name
+        if source.is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, folder / name)
+    (folder / "RUN.txt").write_text(f"copied from commit {commit()} at "
+                                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    for pattern in modules:
+        for path in folder.glob(pattern):
+            if path.suffix == ".py":
+                undecorate(path)
+    quoted = lambda items: "[" + ", ".join(f'"{i}"' for i in items) + "]"  # noqa: E731
+    with open(folder / "pyproject.toml", "a") as f:
+        f.write(f"""
+[tool.mutmut]
+source_paths = ["projdiff/"]
+only_mutate = {quoted(modules)}
+pytest_add_cli_args_test_selection = {quoted(tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]
+process_isolation = "forkserver"
+use_git_change_detection = false
+""")
+    return folder
+
+
+def mutmut(folder: Path, *args: str, timeout: float | None = None) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    return done.stdout
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    out = mutmut(folder, "results", "--all", "true")
+    return dict(re.findall(r"^\s+(\S+): (.+)$", out, flags=re.M))
+
+
+def module_of(name: str) -> str:
+    """``projdiff.engine.dps.x_sample_dps__mutmut_3`` -> ``projdiff/engine/dps.py``."""
+    parts = name.split(".")
+    index = next(i for i, p in enumerate(parts) if p.startswith(("x_", "x\u01c1")))
+    return "/".join(parts[:index]) + ".py"
+
+
+DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+out = {}
+for name in sys.argv[1:]:
+    lines = get_diff_for_mutant(name, path=find_mutant(name).path).splitlines()
+    out[name] = " => ".join(l[1:].strip() for l in lines if l[:1] in "+-" and not l.startswith(("+++", "---")))
+print(json.dumps(out))
+"""
+
+
+def diff_lines(folder: Path, names: list[str]) -> dict[str, str]:
+    """The mutated line(s) of each mutant, as ``old => new`` (one process for all of them)."""
+    if not names:
+        return {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", DIFFS, *names], cwd=folder, env=env, capture_output=True,
+                          text=True, check=True)
+    return {name: diff[:200] for name, diff in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
+def run_group(group: str, timeout: float | None) -> tuple[dict[str, str], Path, float]:
+    folder = prepare(group)
+    start = time.time()
+    try:
+        mutmut(folder, "run", "--max-children", "1", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{group}: stopped after {timeout} s; results so far", file=sys.stderr)
+    return statuses(folder), folder, time.time() - start
+
+
+def equivalence(change: str) -> str | None:
+    return next((why for pattern, why in EQUIVALENT if re.search(pattern, change)), None)
+
+
+def report(results: dict[str, tuple[dict[str, str], Path, float]], rechecked: dict[str, bool] | None = None) -> str:
+    rechecked = rechecked or {}
+    rows, survivors, equivalents = [], [], []
+    total = Counter()
+    for group, (status, folder, seconds) in results.items():
+        live = [name for name, state in status.items() if state not in DETECTED and state != "not checked"]
+        diffs = diff_lines(folder, live)
+        by_module: dict[str, Counter] = {}
+        for name, state in status.items():
+            counts = by_module.setdefault(module_of(name), Counter())
+            state = "killed" if state in DETECTED else state
+            counts[state] += 1
+            if name in diffs:
+                why = equivalence(diffs[name])
+                if why:
+                    counts["equivalent"] += 1
+                    equivalents.append((name, diffs[name], why))
+                else:
+                    counts["live"] += 1
+                    survivors.append((name, state, diffs[name]))
+        for module, c in sorted(by_module.items()):
+            n = sum(v for k, v in c.items() if k not in ("live", "equivalent"))
+            checked = n - c["not checked"]
+            score = c["killed"] / max(1, checked - c["equivalent"])
+            rows.append(f"| {module} | {n} | {checked} | {c['killed']} | {c['equivalent']} | {c['live']} | "
+                        f"{c['not checked']} | {100 * score:.1f}% |")
+            total.update(c)
+        run = (folder / "RUN.txt").read_text().strip() if (folder / "RUN.txt").exists() else "copy of unknown commit"
+        timing = f"{seconds / 60:.0f} min, " if seconds == seconds else ""
+        rows.append(f"| *{group} group ({timing}{run})* | | | | | | | |")
+    n = sum(v for k, v in total.items() if k not in ("live", "equivalent"))
+    checked = n - total["not checked"]
+    score = total["killed"] / max(1, checked - total["equivalent"])
+    cell = lambda text: text.replace("|", "/")  # noqa: E731
+    lines = ["mutmut 3.8.1, one child process, default mutation operators; tests per group as in "
+             "`benchmarks/mutation.py` (`GROUPS`). Score = killed / (mutants run - equivalent); "
+             "killed includes mutmut's 'timeout' (a mutant that makes the tests run past its CPU limit). "
+             "'no tests' (no selected test calls the function) counts as surviving; "
+             "'not checked': mutmut did not run it (the group's time limit came first; mutmut runs the "
+             "mutants whose tests are quickest first).", "",
+             "| module | mutants | run | killed | equivalent | surviving | not checked | score |",
+             "|---|---|---|---|---|---|---|---|",
+             *rows, f"| **all** | {n} | {checked} | {total['killed']} | {total['equivalent']} | {total['live']} | "
+                    f"{total['not checked']} | **{100 * score:.1f}%** |", ""]
+    if rechecked:
+        later = sum(rechecked.get(name, False) for name, _, _ in survivors)
+        lines += [f"Re-checked with the tests at commit {commit()} (`--recheck`): {later} of the {len(survivors)} "
+                  f"surviving mutants are killed; with them the score of the mutants run is "
+                  f"**{100 * (total['killed'] + later) / max(1, checked - total['equivalent']):.1f}%**.", ""]
+    if survivors:
+        lines += ["### Surviving mutants", "", "| mutant | status | change (old => new) | killed on re-check |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{name}` | {state} | `{cell(change)}` | "
+                  f"{ {True: 'yes', False: 'no'}.get(rechecked.get(name), '-')} |" for name, state, change in survivors]
+    if equivalents:
+        lines += ["", "### Equivalent mutants", "", "| mutant | change | why it cannot change a result |",
+                  "|---|---|---|"]
+        lines += [f"| `{name}` | `{cell(change)}` | {why} |" for name, change, why in equivalents]
+    return "\n".join(lines) + "\n"
+
+
+def recheck(group: str, names: list[str]) -> dict[str, bool]:
+    """Whether the tests as they are now kill each named survivor of an earlier run of ``group``.
+
+    The current tests replace the copy's; each mutant is written into the copy's source with
+    ``mutmut apply``, the group's tests run (``-x``), and the source is put back.
+    """
+    folder = WORK / group
+    shutil.rmtree(folder / "tests")
+    shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(folder)}
+    killed = {}
+    for name in names:
+        source = folder / module_of(name)
+        original = source.read_text()
+        try:
+            mutmut(folder, "apply", name)
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                                   *GROUPS[group][1]], cwd=folder, env=env, capture_output=True, text=True)
+            killed[name] = done.returncode != 0
+        finally:
+            source.write_text(original)
+        print(f"{name}: {'killed' if killed[name] else 'survives'}", file=sys.stderr, flush=True)
+    return killed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="default: every group")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per group")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the results already in runs/mutation/GROUP instead of running mutmut")
+    parser.add_argument("--recheck", action="store_true",
+                        help="with the results in runs/mutation/GROUP: run the current tests against each survivor")
+    parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    groups = args.group or list(GROUPS)
+    if args.report_only or args.recheck:
+        results = {g: (statuses(WORK / g), WORK / g, float("nan")) for g in groups}
+    else:
+        results = {g: run_group(g, args.timeout) for g in groups}
+    rechecked = {}
+    if args.recheck:
+        for g in groups:
+            live = [n for n, state in results[g][0].items() if state not in DETECTED and state != "not checked"]
+            changes = diff_lines(WORK / g, live)
+            rechecked.update(recheck(g, [n for n in live if not equivalence(changes[n])]))
+    emit(args.write, "mutation", "Mutation testing of the core (tests issue)", report(results, rechecked))
+
+
+if __name__ == "__main__":
+    main()

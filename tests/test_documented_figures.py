@@ -1,0 +1,71 @@
+"""Figures quoted in prose are tied to their sources, so that a re-run that changes them fails here.
+
+Sources: the bundled priors' ``training_summary.json`` and weights (model cards), the model cards'
+sampler tables (README's SI-SDRi), ``benchmarks/RESULTS.md`` (README's coverage range).
+"""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import diffusers
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "projdiff" / "bundled"
+README = (ROOT / "README.md").read_text()
+RESULTS = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+TRAINED = ["fashion-mnist-32", "lesions", "chorales"]
+
+
+def unet_parameters(folder: Path) -> int:
+    """``sum(p.numel() for p in unet.parameters())`` (what ``projdiff train`` writes) of the folder's UNet config."""
+    config = json.loads((folder / "config.json").read_text())
+    unet = getattr(diffusers, config["_class_name"]).from_config(config)
+    return sum(p.numel() for p in unet.parameters())
+
+
+def half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_model_card_figures_match_the_training_summary_and_weights(name):
+    """Guards the cards' parameter count, steps, wall time and held-out loss against what training recorded."""
+    card = (BUNDLED / name / "README.md").read_text()
+    summary = json.loads((BUNDLED / name / "training_summary.json").read_text())
+    parameters = int(re.search(r"^([\d,]+) parameters\.", card, re.M).group(1).replace(",", ""))
+    assert parameters == unet_parameters(BUNDLED / name / "unet")
+    assert int(re.search(r"^- Steps: (\d+) at", card, re.M).group(1)) == summary["step"]
+    assert int(re.search(r"^- Wall time: (\d+) s", card, re.M).group(1)) == round(summary["wall_seconds"])
+    loss = re.search(r"^- Held-out denoising loss .*: ([\d.]+)$", card, re.M).group(1)
+    assert float(loss) == round(summary["heldout_loss"], len(loss.split(".")[1]))
+
+
+def test_readme_si_sdri_is_the_chorale_cards_chosen_sampler():
+    """'4 dB SI-SDRi on average on validation excerpts' is the card's bold (chosen) average, rounded."""
+    quoted = float(re.search(r"\(([\d.]+) dB SI-SDRi on average on validation excerpts\)", README).group(1))
+    card = (BUNDLED / "chorales" / "README.md").read_text()
+    chosen = float(re.search(r"\| \*\*30 steps.*\| \*\*([\d.]+)\*\* \|", card).group(1))
+    assert quoted == round(chosen)
+
+
+def test_readme_coverage_range_is_the_conformance_table():
+    """'covers 87-91%': the range of the default rule's coverage in RESULTS.md's conformance section."""
+    lo, hi = (int(v) for v in re.search(r"covers (\d+)-(\d+)%", README).groups())
+    section = RESULTS.split("## Exact-posterior conformance at 100 steps")[1].split("\n## ")[0]
+    header, rows = None, []
+    for line in section.splitlines():
+        if line.startswith("| problem"):
+            header = [c.strip() for c in line.strip("|").split("|")]
+        elif header and line.startswith("| ") and not line.startswith("|---"):
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+        elif header and rows:
+            break
+    column = header.index("default coverage")
+    coverage = [100 * float(row[column]) for row in rows]
+    assert len(coverage) == 20
+    low, high = half_up(min(coverage)), half_up(max(coverage))
+    assert lo <= low and high <= hi                                          # the range holds every problem
+    assert low - lo <= 1 and hi - high <= 1                                  # and is not loose
