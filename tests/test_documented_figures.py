@@ -69,3 +69,17 @@ def test_readme_coverage_range_is_the_conformance_table():
     low, high = half_up(min(coverage)), half_up(max(coverage))
     assert lo <= low and high <= hi                                          # the range holds every problem
     assert low - lo <= 1 and hi - high <= 1                                  # and is not loose
+
+
+def test_readme_photo_figures_are_the_photo_benchmarks():
+    """Every 'A dB against B' of the README's photo paragraph is a projdiff / baseline pair of RESULTS.md's
+    test-photograph tables (benchmarks/photos.py)."""
+    paragraph = README.split("On the 5 test photographs")[1].split("\n\n")[0]
+    pairs = re.findall(r"(\d+\.\d\d)(?:\s+dB)?\s+against[^\d]*?(\d+\.\d\d)", paragraph)
+    assert len(pairs) >= 6
+    tables = "".join(part.split("\n## ")[0] for part in RESULTS.split("## Restoring photographs")[1:]
+                     if "test photographs" in part.split("\n")[0])
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in tables.splitlines() if line.startswith("| ")]
+    psnr = {row[4] for row in rows if len(row) > 4}
+    for ours, baseline in pairs:
+        assert ours in psnr and baseline in psnr, (ours, baseline)
