@@ -384,3 +384,19 @@ def test_bad_inputs_name_the_argument(build, argument):
     message = str(info.value)
     assert message.startswith(f"{argument}: expected"), message
     assert "\n" not in message and ", got" in message
+
+
+def test_grayscale_observation_of_a_blur_has_the_blurs_svd():
+    """Modes V^T Q x plus two chroma coordinates per pixel: an orthonormal change of coordinates (round trip) with
+    singular values s / sqrt 3 (Parseval: ||A x||^2 = sum (s_i z_i)^2); a tight degradation keeps the scalar path."""
+    from projdiff.operators import Blur, GrayscaleObservation, Inpainting, gaussian_kernel
+
+    op = GrayscaleObservation(Blur(gaussian_kernel(1.5), (1, 16, 16)))
+    spectral = op.spectral()
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    z = spectral.to_modes(x)
+    assert torch.allclose(spectral.from_modes(z), x, atol=1e-12)
+    assert spectral.singular_values.shape == (3, 16, 16) and not spectral.singular_values[1:].any()
+    assert torch.allclose(op(x).pow(2).sum(), (spectral.singular_values * z).abs().pow(2).sum(), rtol=1e-4)
+    tight = GrayscaleObservation(Inpainting(torch.ones(1, 8, 8)))
+    assert tight.tight and tight.spectral() is None

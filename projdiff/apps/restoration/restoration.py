@@ -24,9 +24,8 @@ restores the same case; ``measurement`` is its preview at the image's size, for 
 Channels (``ChannelPlan``): a grayscale prior restores an RGB image channel by channel (each channel
 is one item of the batch, with its own seed); an RGB prior restores a grayscale image as a colour
 image whose gray image (the channel mean) is what the degradation saw (``GrayscaleObservation``), and
-the result is that colour image's gray image. With noise, a degradation that is not a tight frame
-(a blur) has no per-mode decomposition through the channel mean, so it is solved with one average
-equivalent noise level (``per_mode=False``): fine for a point estimate, not calibrated for spreads.
+the result is that colour image's gray image (its SVD comes from the degradation's, so a noisy blur
+keeps ProjDiff's per-mode noise levels).
 
 Step size: one sample asks for a point estimate, several samples ask for the posterior's spread.
 So unless ``step_size`` is given, a single sample uses ProjDiff's step size 1 (each update replaces
@@ -247,8 +246,6 @@ def _solve(spec: TaskSpec, prior, y: torch.Tensor, shape: tuple, sigma_y: float,
             raise ValueError(f"task {spec.name}: a grayscale image needs a grayscale prior (e.g. --prior "
                              "bundled:fashion-mnist-32) for this nonlinear task, or an RGB image")
         operator = GrayscaleObservation(degradation)
-        if sigma_y > 0 and not operator.tight:  # no per-mode decomposition through the channel mean (a blur)
-            options.setdefault("per_mode", False)
     options = _schedule(prior, spec, operator, sigma_y, steps, num_samples, options)
     items = num_samples * y.shape[0]
     estimate = estimate_solve(prior, items, tuple(shape[1:]), steps + 1, time_it=progress)

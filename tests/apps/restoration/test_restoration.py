@@ -179,8 +179,8 @@ def test_a_prior_recommending_a_point_estimate_stops_at_the_measurements_noise(t
 @pytest.mark.parametrize("spec", [TaskSpec("inpaint", {"fraction": 0.5}), TaskSpec("deblur"), TaskSpec("sr4")],
                          ids=["inpaint", "deblur", "sr4"])
 def test_an_rgb_prior_restores_a_noisy_grayscale_image(rgb_prior, spec):
-    """Noisy gray images go through GrayscaleObservation: tight degradations stay tight (inpainting), a blur
-    falls back to one average noise level instead of being refused."""
+    """Noisy gray images go through GrayscaleObservation: tight degradations stay tight (inpainting), a blur gets
+    its SVD through the channel mean (per-mode noise levels) instead of being refused."""
     from projdiff.operators import GrayscaleObservation
 
     operator = GrayscaleObservation(build_operator(spec, (1, 32, 32), torch.Generator().manual_seed(0)))
