@@ -142,6 +142,43 @@ def test_ddnm_noise_free_is_the_null_space_decomposition():
     torch.testing.assert_close(sample_ddnm(denoise, problem, SIGMAS, draws()), x, rtol=1e-5, atol=1e-6)
 
 
+def test_ddnm_plus_noisy_inpainting_is_its_algorithm_box():
+    """Noisy DDNM+ on observed entries, with levels that meet ``sigma_a`` exactly (the ``sigma' >= sigma_a`` edge).
+
+    Inpainting with noise ``sigma_y`` per item: ``sigma_a = sigma_y`` on observed entries. Where
+    ``sigma' >= sigma_a`` an observed entry becomes ``y + sqrt(sigma'^2 - sigma_a^2) n``; below, it moves to
+    ``x0 + lam (y - x0) + eta sigma' n`` with ``lam = sigma' sqrt(1 - eta^2) / sigma_a``; missing entries
+    take the DDIM step ``x0 + sigma' (eta n + sqrt(1 - eta^2) eps)``. Levels 0.2 and 0.05 equal the two
+    items' ``sigma_y``, so a strict ``>`` or a sign error in the observed part is caught.
+    """
+    from projdiff.operators import Inpainting
+
+    g = torch.Generator().manual_seed(3)
+    grid = torch.arange(D, dtype=torch.float64)
+    prior = GaussianPrior(torch.zeros(D, dtype=torch.float64),
+                          torch.exp(-(grid[:, None] - grid[None]) ** 2 / 8) + 0.05 * torch.eye(D, dtype=torch.float64))
+    mask = (torch.arange(D) % 3 != 1).to(torch.float64)
+    sigma_y = torch.tensor([0.2, 0.05], dtype=torch.float64)
+    y = mask * (prior.sample(B, g) + sigma_y[:, None] * torch.randn(B, D, generator=g, dtype=torch.float64))
+    problem = Problem(Inpainting(mask), y, sigma_y)
+
+    def denoise(x, sigma):
+        return prior.denoise(x.reshape(-1, D), torch.full((K * B,), float(sigma), dtype=x.dtype)).reshape(x.shape)
+
+    eta, observed, sigma_a = 0.85, mask.bool(), sigma_y[:, None]
+    draw = draws()
+    x = SIGMAS[0] * draw()
+    for sigma, following in pairs():
+        x0 = denoise(x, sigma)
+        eps, n = (x - x0) / sigma, draw()
+        missing = x0 + following * (eta * n + math.sqrt(1 - eta**2) * eps)
+        lam = following * math.sqrt(1 - eta**2) / sigma_a
+        ahead = y + (following**2 - sigma_a**2).clamp_min(0).sqrt() * n
+        behind = x0 + lam * (y - x0) + eta * following * n
+        x = torch.where(observed, torch.where(following >= sigma_a, ahead, behind), missing)
+    torch.testing.assert_close(sample_ddnm(denoise, problem, SIGMAS, draws()), x, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("sampler, name, bounds", [
     (sample_ddnm, "eta", (0.0, 1.0)), (sample_diffpir, "zeta", (0.0, 1.0)), (sample_pigdm, "eta", (0.0, 1.0)),
     (sample_dps, None, None)])
