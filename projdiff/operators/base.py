@@ -211,9 +211,9 @@ class LinearOperator(Operator):
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``A^T y``: shape ``(*batch, *output_shape) -> (*batch, *input_shape)``."""
+        lead = check_trailing(y, self.output_shape, "y")
         if self._adjoint_fn is not None:
             return flat_apply(self._adjoint_fn, y, self.output_shape)
-        lead = y.shape[: y.dim() - len(self.output_shape)]
         zeros = torch.zeros((*lead, *self.input_shape), dtype=y.dtype, device=y.device)
         with torch.enable_grad():
             _, vjp = torch.func.vjp(self.forward, zeros)

@@ -97,3 +97,31 @@ def test_a_wrong_adjoint_is_refused_even_under_python_optimisations():
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert "refused: LinearOperator: adjoint is not the transpose of forward" in out.stdout
+
+
+def _refusal(call) -> str:
+    with pytest.raises((ValueError, TypeError)) as caught:
+        call()
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("name", sorted(OPERATORS))
+def test_a_wrong_shape_is_refused_naming_the_argument(name: str) -> None:
+    """Every method refuses a tensor of the wrong trailing shape, or no tensor, with ``"<argument>: expected"``.
+
+    ``x`` is what ``forward`` and ``project`` take in input space; ``y`` what ``adjoint``, ``pinv`` and
+    ``project`` take in output space. The message is the user's only clue which one was wrong.
+    """
+    op = OPERATORS[name]
+    x = torch.randn(2, *op.input_shape, generator=torch.Generator().manual_seed(2))
+    y = op(x)
+    bad_x = torch.zeros(2, *op.input_shape[:-1], op.input_shape[-1] + 1)
+    bad_y = torch.zeros(2, *op.output_shape[:-1], op.output_shape[-1] + 1)
+    assert _refusal(lambda: op(bad_x)).startswith("x: expected")
+    assert _refusal(lambda: op(x.tolist())).startswith("x: expected a torch.Tensor")
+    assert _refusal(lambda: op.project(bad_x, y)).startswith("x: expected")
+    if not op.linear:
+        return
+    for method in (op.adjoint, op.pinv):
+        assert _refusal(lambda: method(bad_y)).startswith("y: expected"), method.__name__
+        assert _refusal(lambda: method(y.tolist())).startswith("y: expected a torch.Tensor"), method.__name__
