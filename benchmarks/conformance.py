@@ -38,8 +38,8 @@ def reference_options(steps: int) -> dict:
 
 
 def previous_options(problem, steps: int) -> dict:
-    """The default before the engine issue: a Karras (rho = 7) schedule over the prior's whole range."""
-    return {"sigmas": karras_sigmas(steps, problem.prior.sigma_min, problem.prior.sigma_max)}
+    """The default before the engine issue: a Karras (rho = 7) schedule over the prior's whole range, fresh noise."""
+    return {"sigmas": karras_sigmas(steps, problem.prior.sigma_min, problem.prior.sigma_max), "overrelaxation": 0.0}
 
 
 def fmt(r: dict) -> list:
@@ -222,8 +222,9 @@ def main() -> None:
         "Default = `projdiff.solve` defaults (noise levels `engine/schedules.projdiff_sigmas`: 30 geometric from "
         "4 sigma_data to 0.3 sigma_data, 70 geometric from there to max(sigma_min, sigma_data / 200); step-size "
         "rule `1 + 0.8 sigma_next / sigma`; "
-        "stochastic bridge). Previous = the default before the engine issue (Karras rho = 7 schedule over the "
-        "prior's whole range, sigma_max = 20 to sigma_min = 0.002, same rule and bridge). Reference settings = "
+        "stochastic bridge; noise-free items: over-relaxed noise `-0.8 r + 0.6 eps` with step size 2 at the fine "
+        "levels, engine issue 14). Previous = the default before the engine issue (Karras rho = 7 schedule over "
+        "the prior's whole range, sigma_max = 20 to sigma_min = 0.002, same rule and bridge, fresh noise). Reference settings = "
         "the reference code's choices in this engine (strided DDPM linear-beta grid, step size 1, deterministic "
         "bridge).\n\n"
         + table(COLUMNS, rows)

@@ -138,7 +138,7 @@ def solve(
         for ProjDiff geometric from ``4 * prior.sigma_data``, for the baselines Karras over the
         prior's range) for every method, and the method's own options; for ProjDiff
         ``step_size``, ``inner_steps``, ``momentum``, ``bridge``, ``restricted_encoding``,
-        ``per_mode`` and ``init`` (see ``sample_projdiff``; default ``prior.data_center``: ProjDiff's
+        ``overrelaxation`` (noise-free items), ``per_mode`` and ``init`` (see ``sample_projdiff``; default ``prior.data_center``: ProjDiff's
         first level is far below ``sigma_max``, so its start must be centred where the data is).
 
     Returns

@@ -118,16 +118,18 @@ def test_result_fields_and_nfe(problem):
 
 
 def test_memory_does_not_grow_with_steps(problem):
+    """Compared within the fine levels (from step 30 of 200), where noise-free items also hold the
+    over-relaxation's residual and step sizes: a fixed number of tensors more than at the coarse levels."""
     prior, op, _, y = problem
     live = {}
 
     def count(state):
-        if state["step"] in (5, 195):
+        if state["step"] in (40, 195):
             gc.collect()
             live[state["step"]] = sum(type(o) is torch.Tensor for o in gc.get_objects())
 
     projdiff.solve(op, prior, y, steps=200, seed=0, progress=False, callback=count)
-    assert live[195] <= live[5]
+    assert live[195] <= live[40]
 
 
 def test_callback_sees_the_intermediates(problem):
