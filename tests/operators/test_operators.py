@@ -150,6 +150,40 @@ def test_gaussian_and_motion_kernels():
     assert float(horizontal[3].sum()) == pytest.approx(1.0) and float(horizontal[3, 1:6].min()) > 0
 
 
+def test_kernel_values_against_their_formulas():
+    """Gaussian: ``exp(-r^2 / (2 sigma^2))`` at pixel centres; motion: the bilinear splat of 0.1-pixel samples.
+
+    A horizontal segment of length 4 through the centre of a 5 x 5 kernel has 41 samples at columns
+    0, 0.1, ..., 4 of the middle row: the end pixels collect 1 + 0.9 + ... + 0.1 = 5.5 samples' weight,
+    the three inner ones 10 each; a vertical one (90 degrees, rows pointing down) is its transpose, and
+    180 degrees is the same segment.
+    """
+    r = np.arange(5) - 2.0
+    g = np.exp(-(r**2) / (2 * 1.5**2))
+    torch.testing.assert_close(gaussian_kernel(1.5, 5), torch.tensor(np.outer(g, g) / np.outer(g, g).sum(),
+                                                                       dtype=torch.float32))
+    profile = np.array([5.5, 10.0, 10.0, 10.0, 5.5]) / 41
+    horizontal = np.zeros((5, 5))
+    horizontal[2] = profile
+    np.testing.assert_allclose(motion_kernel(5, length=4.0, angle=0.0).numpy(), horizontal, atol=1e-6)
+    np.testing.assert_allclose(motion_kernel(5, length=4.0, angle=90.0).numpy(), horizontal.T, atol=1e-6)
+    np.testing.assert_allclose(motion_kernel(5, length=4.0, angle=180.0).numpy(), horizontal, atol=1e-6)
+    # Any angle: a bilinear splat keeps each sample's mean position and adds f (1 - f) of variance per
+    # axis (f its fractional part), with no cross term; the samples lie every 0.1 pixel along the segment.
+    length, angle, size = 3.3, 30.0, 7
+    t = np.linspace(-length / 2, length / 2, 34)
+    cols = 3 + t * np.cos(np.radians(angle))
+    rows = 3 - t * np.sin(np.radians(angle))
+    frac = lambda v: v - np.floor(v)  # noqa: E731
+    k = motion_kernel(size, length=length, angle=angle).double().numpy()
+    grid_r, grid_c = np.mgrid[:size, :size] - 3.0
+    assert (k * grid_c).sum() == pytest.approx((cols - 3).mean(), abs=1e-6)
+    assert (k * grid_r).sum() == pytest.approx((rows - 3).mean(), abs=1e-6)
+    assert (k * grid_c**2).sum() == pytest.approx(((cols - 3) ** 2 + frac(cols) * (1 - frac(cols))).mean(), abs=1e-6)
+    assert (k * grid_r**2).sum() == pytest.approx(((rows - 3) ** 2 + frac(rows) * (1 - frac(rows))).mean(), abs=1e-6)
+    assert (k * grid_r * grid_c).sum() == pytest.approx(((rows - 3) * (cols - 3)).mean(), abs=1e-6)
+
+
 def test_load_kernel(tmp_path):
     from PIL import Image
 
@@ -243,6 +277,9 @@ def test_hdr_projection_is_feasible_sign_aware_and_nearest():
     assert bool(((p - x).norm(dim=-1) <= (truth - x).norm(dim=-1) + 1e-6).all())
     torch.testing.assert_close(op.project(p, y), p)
     assert op.noise_gain() == pytest.approx(1 / 3)
+    # forward: pivot + gain (x - pivot), clipped to [low, high]
+    small = HDR((5,), gain=3.0, pivot=0.5, low=0.0, high=1.0)
+    torch.testing.assert_close(small(torch.tensor([0.5, 0.6, 0.45, 0.9, 0.1])), torch.tensor([0.5, 0.8, 0.35, 1.0, 0.0]))
 
 
 # -- tomography ----------------------------------------------------------------------------------------
@@ -259,6 +296,29 @@ def test_ct_disc_projection_is_chord_length_at_every_angle():
     chord = 2 * np.sqrt(radius**2 - offsets[inside] ** 2)
     assert sinogram.shape == (12, op.detector_count) and op.detector_count % 2 == 1
     np.testing.assert_allclose(sinogram[:, inside], np.broadcast_to(chord, (12, chord.size)), rtol=0.05)
+
+
+def test_ct_geometry_of_one_pixel_at_the_image_edge():
+    """A pixel at column 0, row 1 of a 7 x 7 image lands, whole, in the documented detector bin.
+
+    At 0 degrees the rays run along the columns and bin ``d`` sees column ``centre + d - (n_det - 1) / 2``;
+    at 90 degrees (y up) it sees row ``centre - (d - (n_det - 1) / 2)``. A ray through a pixel centre
+    integrates its bilinear tent to exactly 1, its neighbours see nothing. Integer angle counts are
+    evenly spaced in [0, 180); the default detector count is ``ceil(n sqrt 2)`` rounded up to odd.
+    """
+    n, row, col = 7, 1, 0
+    op = SparseViewCT(n, 4)
+    np.testing.assert_allclose(np.asarray(op.angles, dtype=float), [0.0, 45.0, 90.0, 135.0])
+    image = torch.zeros(1, 1, n, n, dtype=torch.float64)
+    image[0, 0, row, col] = 1.0
+    sinogram = op.double()(image)[0, 0].numpy()
+    centre, middle = (n - 1) / 2, (op.detector_count - 1) / 2
+    at_0, at_90 = np.zeros(op.detector_count), np.zeros(op.detector_count)
+    at_0[round(col - centre + middle)] = 1.0
+    at_90[round(centre - row + middle)] = 1.0
+    np.testing.assert_allclose(sinogram[0], at_0, atol=1e-9)
+    np.testing.assert_allclose(sinogram[2], at_90, atol=1e-9)
+    assert [SparseViewCT(size, 2).detector_count for size in (3, 4, 5)] == [5, 7, 9]
 
 
 def test_ct_adjoint_is_exact_transpose_and_autograd_works():

@@ -1,0 +1,69 @@
+"""Bad constructor arguments: each operator refuses them with one line naming the argument, its bounds and the value.
+
+Written against the messages' documented form ``"<argument>: expected <what>, got <value>"``, with the
+bounds worked out from each operator's docstring, so a changed bound or a misnamed argument fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from projdiff.operators import HDR, Colorization, Denoising, Inpainting, PhaseRetrieval, SparseViewCT
+from projdiff.operators.kernels import motion_kernel
+
+CASES = {
+    "denoising shape": (lambda: Denoising((0, 3)),
+                        "input_shape: expected a sequence of at least 1 positive ints, got (0, 3)"),
+    "colorization shape": (lambda: Colorization((3, -1, 4)),
+                           "input_shape: expected a sequence of at least 1 positive ints, got (3, -1, 4)"),
+    "phase retrieval shape": (lambda: PhaseRetrieval((4,)),
+                              "input_shape: expected a sequence of at least 2 positive ints, got (4,)"),
+    "phase retrieval oversampling": (lambda: PhaseRetrieval((4, 4), oversampling=0),
+                                     "oversampling: expected a positive finite number, got 0.0"),
+    "phase retrieval oversampling type": (lambda: PhaseRetrieval((4, 4), oversampling="2"),
+                                          "oversampling: expected a positive finite number, got '2'"),
+    "hdr low": (lambda: HDR((4,), low=float("nan")), "low: expected a finite number, got nan"),
+    "hdr high": (lambda: HDR((4,), low=1.0, high=1.0), "high: expected a number greater than low = 1.0, got 1.0"),
+    "box top below": (lambda: Inpainting.box((1, 8, 6), top=-1, left=0, height=1, width=1),
+                      "top: expected an int in [0, 7], got -1"),
+    "box top beyond": (lambda: Inpainting.box((1, 8, 6), top=8, left=0, height=1, width=1),
+                       "top: expected an int in [0, 7], got 8"),
+    "box left below": (lambda: Inpainting.box((1, 8, 6), top=0, left=-1, height=1, width=1),
+                       "left: expected an int in [0, 5], got -1"),
+    "box left beyond": (lambda: Inpainting.box((1, 8, 6), top=0, left=6, height=1, width=1),
+                        "left: expected an int in [0, 5], got 6"),
+    "box height": (lambda: Inpainting.box((1, 8, 6), top=2, left=0, height=7, width=1),
+                   "height: expected an int in [1, 6], got 7"),
+    "box width": (lambda: Inpainting.box((1, 8, 6), top=0, left=1, height=1, width=6),
+                  "width: expected an int in [1, 5], got 6"),
+    "ct size": (lambda: SparseViewCT(1, 4), "image_size: expected an int >= 2, got 1"),
+    "ct angles": (lambda: SparseViewCT(4, 0), "angles: expected an int >= 1, got 0"),
+    "ct detectors": (lambda: SparseViewCT(4, 3, detector_count=0), "detector_count: expected an int >= 1, got 0"),
+    "motion size": (lambda: motion_kernel(1, length=0.0, angle=0.0), "size: expected an int >= 3, got 1"),
+    "motion length": (lambda: motion_kernel(5, length=4.5, angle=0.0),
+                      "length: expected a number in [0, 4] for size 5, got 4.5"),
+    "motion negative length": (lambda: motion_kernel(5, length=-0.1, angle=0.0),
+                               "length: expected a number in [0, 4] for size 5, got -0.1"),
+    "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_argument_is_named_with_its_bounds(case: str) -> None:
+    build, message = CASES[case]
+    with pytest.raises((ValueError, TypeError)) as caught:
+        build()
+    assert str(caught.value) == message
+
+
+def test_the_edges_of_the_documented_ranges_are_accepted() -> None:
+    """A box at the far corner, a one-bin detector, a zero-length and a full-length motion kernel are valid."""
+    corner = Inpainting.box((1, 8, 6), top=7, left=5, height=1, width=1)
+    expected = torch.ones(1, 8, 6)
+    expected[0, 7, 5] = 0
+    torch.testing.assert_close(corner.mask, expected)
+    assert corner.input_shape == (1, 8, 6)
+    assert SparseViewCT(2, 1, detector_count=1).output_shape == (1, 1, 1)
+    assert float(motion_kernel(3, length=0.0, angle=0.0)[1, 1]) == pytest.approx(1.0)
+    assert motion_kernel(5, length=4.0, angle=0.0).shape == (5, 5)
