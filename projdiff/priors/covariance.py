@@ -105,8 +105,3 @@ class Covariance:
         if self._partial:
             out = out + math.sqrt(self.residual) * (z - coef @ self.basis.T)
         return out
-
-    def to(self, dtype: torch.dtype) -> "Covariance":
-        basis = None if self.basis is None else self.basis.to(dtype)
-        out = Covariance(basis, self.eigenvalues.to(dtype), self.residual)
-        return out

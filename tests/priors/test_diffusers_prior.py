@@ -152,3 +152,51 @@ def test_learned_variance_keeps_the_first_channels_as_the_prediction():
     assert prior.shape[0] == 1                                    # C = 1 channel, not 2
     got = prior.denoise(torch.randn(2, 1, 8, 8), torch.tensor([0.5, 2.0]))
     torch.testing.assert_close(got, torch.full((2, 1, 8, 8), 0.3))
+
+
+def test_a_bound_condition_is_tiled_over_the_samples_in_sample_major_order():
+    """``with_condition(c)``: K samples of B items arrive as K * B rows, row ``k * B + b`` denoised with ``c[b]``.
+
+    The bound prior keeps the base prior's noise range, scale, centre, data range and metadata.
+    """
+    torch.manual_seed(1)
+    unet = UNet2DModel(sample_size=8, in_channels=2, out_channels=1, block_out_channels=(8, 16), norm_num_groups=4,
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    base = DiffusersPrior(unet, DDPMScheduler(), metadata={"note": "conditional"})
+    g = torch.Generator().manual_seed(2)
+    condition = torch.randn(2, 1, 8, 8, generator=g)
+    bound = base.with_condition(condition)
+    for name in ("shape", "sigma_min", "sigma_max", "sigma_data", "data_center", "data_range", "metadata"):
+        assert getattr(bound, name) == getattr(base, name), name
+    torch.testing.assert_close(bound.sigmas, base.sigmas)
+    x = torch.randn(6, 1, 8, 8, generator=g)
+    sigma = torch.tensor([0.5, 0.5, 2.0, 2.0, 0.1, 0.1])
+    rows = [base.denoise(x[i : i + 1], sigma[i : i + 1], condition[i % 2 : i % 2 + 1]) for i in range(6)]
+    torch.testing.assert_close(bound.denoise(x, sigma), torch.cat(rows), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^condition: 2 items do not divide the batch of 3$"):
+        bound.denoise(x[:3], sigma[:3])
+
+
+def test_the_hub_counts_as_reachable_only_when_its_endpoint_accepts_a_connection(monkeypatch):
+    """``from_pretrained`` falls back to the local cache unless the hub's host answers; checked on a local port."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from projdiff.priors.diffusers_prior import _hub_reachable
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    try:
+        assert _hub_reachable(timeout=5.0) is True
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+        assert _hub_reachable(timeout=5.0) is False
+    finally:
+        server.close()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert _hub_reachable(timeout=5.0) is False          # nothing listens there any more
