@@ -267,15 +267,20 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]], rechecked: di
                     f"{total['not checked']} | **{100 * score:.1f}%** |", "",
              f"Score of the mutants run: {100 * score:.1f}% (95% interval {100 * low:.1f}-{100 * high:.1f}%).", ""]
     if rechecked:
-        later = sum(rechecked.get(name, False) for name, _, _ in survivors)
+        later = sum(rechecked.get(name) is True for name, _, _ in survivors)
+        moved = sum(name in rechecked and rechecked[name] is None for name, _, _ in survivors)
+        low, high = wilson(total["killed"] + later, checked - total["equivalent"])
         lines += [f"Re-checked with the tests at commit {commit()} (`--recheck`): {later} of the {len(survivors)} "
-                  f"surviving mutants are killed; with them the score of the mutants run is "
-                  f"**{100 * (total['killed'] + later) / max(1, checked - total['equivalent']):.1f}%**.", ""]
+                  f"surviving mutants are killed ({moved} not re-checked: their module changed since the run); with "
+                  f"them the score of the mutants run is "
+                  f"**{100 * (total['killed'] + later) / max(1, checked - total['equivalent']):.1f}%** "
+                  f"(95% interval {100 * low:.1f}-{100 * high:.1f}%).", ""]
     if survivors:
         lines += ["### Surviving mutants", "", "| mutant | status | change (old => new) | killed on re-check |",
                   "|---|---|---|---|"]
         lines += [f"| `{name}` | {state} | `{cell(change)}` | "
-                  f"{ {True: 'yes', False: 'no'}.get(rechecked.get(name), '-')} |" for name, state, change in survivors]
+                  f"{ {True: 'yes', False: 'no', None: 'module changed since'}.get(rechecked.get(name, '-'), '-')} |"
+                  for name, state, change in survivors]
     if equivalents:
         lines += ["", "### Equivalent mutants", "", "| mutant | change | why it cannot change a result |",
                   "|---|---|---|"]
@@ -293,24 +298,60 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def recheck(group: str, names: list[str]) -> dict[str, bool]:
+def _undecorated(path: Path) -> str:
+    """The text ``prepare`` leaves in a copy of the module at ``path`` (see ``undecorate``)."""
+    scratch = WORK / "scratch.py"
+    shutil.copy2(path, scratch)
+    undecorate(scratch)
+    text = scratch.read_text()
+    scratch.unlink()
+    return text
+
+
+def recheck(group: str, names: list[str]) -> dict[str, bool | None]:
     """Whether the tests as they are now kill each named survivor of an earlier run of ``group``.
 
-    The current tests replace the copy's; each mutant is written into the copy's source with
-    ``mutmut apply``, the group's tests run (``-x``), and the source is put back.
+    The copy's package and tests are replaced by the current ones. A survivor whose module has
+    changed since the run is not re-checked (``None``: its mutant no longer describes the code).
+    Each other survivor is written into the copy with ``mutmut apply`` and the tests that can see it
+    run (``-x``): those mutmut recorded for its function during the run, plus every test file that is
+    new or changed since then (they first run once on the unmutated copy and must pass).
     """
     folder = WORK / group
-    shutil.rmtree(folder / "tests")
-    shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    stats = json.loads((folder / "mutants" / "mutmut-stats.json").read_text())
+    mapped = stats["tests_by_mangled_function_name"]
+    current = {m: _undecorated(ROOT / m) for m in {module_of(n) for n in names}}
+    unchanged = {m for m, text in current.items() if (folder / m).read_text() == text}
+    new_tests = sorted(str(t.relative_to(ROOT)) for t in (ROOT / "tests").rglob("test_*.py")
+                       if not (folder / t.relative_to(ROOT)).exists()
+                       or (folder / t.relative_to(ROOT)).read_bytes() != t.read_bytes())
+    for sub in ("projdiff", "tests"):
+        shutil.rmtree(folder / sub)
+        shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    for module, text in current.items():
+        (folder / module).write_text(text)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(folder)}
-    killed = {}
+    pytest = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+    if new_tests:
+        clean = subprocess.run([*pytest, *new_tests], cwd=folder, env=env, capture_output=True, text=True)
+        if clean.returncode != 0:
+            raise SystemExit(f"recheck: the new or changed tests fail without a mutant:\n{clean.stdout[-2000:]}")
+    listed = subprocess.run([*pytest, "--collect-only", *[a for a in GROUPS[group][1] if not a.startswith("-")
+                                                         and "::" not in a]],
+                            cwd=folder, env=env, capture_output=True, text=True).stdout.split()
+    present = set(listed)
+    killed: dict[str, bool | None] = {}
     for name in names:
-        source = folder / module_of(name)
+        module = module_of(name)
+        if module not in unchanged:
+            killed[name] = None
+            continue
+        tests = sorted(set(mapped.get(name.split("__mutmut_")[0], [])) & present)
+        source = folder / module
         original = source.read_text()
         try:
             mutmut(folder, "apply", name)
-            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                                   *GROUPS[group][1]], cwd=folder, env=env, capture_output=True, text=True)
+            done = subprocess.run([*pytest, *new_tests, *tests], cwd=folder, env=env, capture_output=True, text=True)
             killed[name] = done.returncode != 0
         finally:
             source.write_text(original)
