@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -125,3 +126,27 @@ def test_a_wrong_shape_is_refused_naming_the_argument(name: str) -> None:
     for method in (op.adjoint, op.pinv):
         assert _refusal(lambda: method(bad_y)).startswith("y: expected"), method.__name__
         assert _refusal(lambda: method(y.tolist())).startswith("y: expected a torch.Tensor"), method.__name__
+
+
+def _frame_cases():
+    from projdiff.operators import (Colorization, CompressedSensing, Denoising, SourceMask, SumOfSources,
+                                    SuperResolution)
+
+    g = torch.Generator().manual_seed(0)
+    return {"colorization": (Colorization((3, 4, 4)), 1 / 3), "denoising": (Denoising((2, 3)), 1.0),
+            "compressed sensing": (CompressedSensing((1, 4, 4), 6, generator=g), 1.0),
+            "sum of sources": (SumOfSources((4, 5)), 4.0), "source mask": (SourceMask([2, 0], (3, 5)), 1.0),
+            "super-resolution": (SuperResolution((1, 6, 6), 3), 1 / 9)}
+
+
+@pytest.mark.parametrize("name", sorted(_frame_cases()))
+def test_tight_operators_state_their_frame_constant(name: str) -> None:
+    """``frame_constant = c`` promises ``A A^T = c I`` (it drives ``pinv``, ``gram_solve`` and the noise gain
+    ``1 / sqrt(c)``); checked against the value worked out by hand and against ``A A^T`` applied to a basis."""
+    op, c = _frame_cases()[name]
+    assert op.frame_constant == pytest.approx(c) and op.tight
+    assert op.noise_gain() == pytest.approx(c**-0.5)
+    m = math.prod(op.output_shape)
+    basis = torch.eye(m, dtype=torch.float64).reshape(m, *op.output_shape)
+    gram = op.double()(op.double().adjoint(basis)).reshape(m, m)
+    torch.testing.assert_close(gram, c * torch.eye(m, dtype=torch.float64))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
@@ -460,3 +461,15 @@ def test_grayscale_observation_of_a_blur_has_the_blurs_svd():
     assert torch.allclose(op(x).pow(2).sum(), (spectral.singular_values * z).abs().pow(2).sum(), rtol=1e-4)
     tight = GrayscaleObservation(Inpainting(torch.ones(1, 8, 8)))
     assert tight.tight and tight.spectral() is None
+    # A A^T = D D^T / 3, so the frame constant is D's over 3 and the noise gain sqrt(3) times D's (here exact:
+    # sqrt(m / ||A||_F^2) with m = 64 pixels and ||A||_F^2 = 64 * 3 / 9).
+    from projdiff.operators import SuperResolution
+
+    framed = GrayscaleObservation(SuperResolution((1, 8, 8), 2))           # D D^T = I / 4
+    assert framed.frame_constant == pytest.approx(1 / 12) and op.frame_constant is None
+    assert framed.noise_gain() == pytest.approx(12**0.5) and tight.noise_gain() == pytest.approx(3**0.5)
+    assert op.noise_gain() == pytest.approx(3**0.5 * Blur(gaussian_kernel(1.5), (1, 16, 16)).noise_gain())
+    for shape in ((2, 8, 8), (1, 8)):
+        message = f"degradation.input_shape: expected (1, H, W), got {shape}"
+        with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+            GrayscaleObservation(Inpainting(torch.ones(shape)))
