@@ -88,6 +88,16 @@ EQUIVALENT = [
     (r"if bool\(\(rho > 0\)\.any\(\)\) else op\.project\(x0, y\) => .*if (\(bool\(\(rho > 0\)\.any\(\)\)\) or True|bool\(\(rho >= 0\)\.any\(\)\))",
      "with rho = 0, `prox` is the projection by the operator contract (`gram_solve` with shift 0 is the "
      "pseudo-inverse)"),
+    (r"self\._output_shape = .+ => self\._output_shape = None$",
+     "`Operator.output_shape` finds the same shape by one forward pass when a subclass leaves it unset"),
+    (r"torch\.linalg\.svd\((.+), full_matrices=True\) => .*torch\.linalg\.svd\(\1, ?\)",
+     "`full_matrices=True` is `torch.linalg.svd`'s default"),
+    (r"np\.load\(path, allow_pickle=False\) => .*np\.load\(path, (allow_pickle=None)?\)",
+     "numpy's `allow_pickle` defaults to False and treats None as False: pickles stay refused"),
+    (r"torch\.tensor\(indices, dtype=torch\.long\)\) => .*torch\.tensor\(indices, \)\)",
+     "a list of Python ints becomes an int64 (long) tensor by default"),
+    (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",
+     "the indentation of a JSON file that is only read back with `json`"),
 ]
 
 

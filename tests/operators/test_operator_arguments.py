@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from projdiff.operators import HDR, Colorization, Denoising, Inpainting, PhaseRetrieval, SparseViewCT
+from projdiff.operators import HDR, Colorization, Denoising, Inpainting, PhaseRetrieval, SourceMask, SparseViewCT
 from projdiff.operators.kernels import motion_kernel
 
 CASES = {
@@ -45,6 +45,10 @@ CASES = {
                       "length: expected a number in [0, 4] for size 5, got 4.5"),
     "motion negative length": (lambda: motion_kernel(5, length=-0.1, angle=0.0),
                                "length: expected a number in [0, 4] for size 5, got -0.1"),
+    "stem below": (lambda: SourceMask([-1], (4, 3)), "given: expected an int in [0, 3], got -1"),
+    "stem ragged": (lambda: SourceMask([1, [2, 3]], (4, 3)),
+                    "given: expected a sequence of stem indices (ints) or one bool per stem, got [1, [2, 3]]"),
+    "stem none": (lambda: SourceMask([], (4, 3)), "given: expected at least one distinct stem index in [0, 3], got []"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 
