@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from projdiff.operators import HDR, Colorization, Denoising, Inpainting, PhaseRetrieval, SourceMask, SparseViewCT
-from projdiff.operators.kernels import motion_kernel
+from projdiff.operators._common import frobenius_noise_gain
+from projdiff.operators.kernels import gaussian_kernel, motion_kernel, normalize_kernel
 
 CASES = {
     "denoising shape": (lambda: Denoising((0, 3)),
@@ -49,6 +50,13 @@ CASES = {
     "stem ragged": (lambda: SourceMask([1, [2, 3]], (4, 3)),
                     "given: expected a sequence of stem indices (ints) or one bool per stem, got [1, [2, 3]]"),
     "stem none": (lambda: SourceMask([], (4, 3)), "given: expected at least one distinct stem index in [0, 3], got []"),
+    "hdr pivot": (lambda: HDR((4,), pivot=float("inf")), "pivot: expected a finite number, got inf"),
+    "hdr high value": (lambda: HDR((4,), high="1"), "high: expected a finite number, got '1'"),
+    "gaussian size": (lambda: gaussian_kernel(1.0, 0), "size: expected an int >= 1, got 0"),
+    "gaussian size type": (lambda: gaussian_kernel(1.0, 3.5), "size: expected an int >= 1, got 3.5"),
+    "kernel nan": (lambda: normalize_kernel([[1.0, float("nan")]]), "kernel: expected finite values, got NaN or inf"),
+    "kernel zeros": (lambda: normalize_kernel([[0.0, 0.0]], name="k.npy"), "k.npy: expected a kernel with positive sum, got all zeros"),
+    "zero operator": (lambda: frobenius_noise_gain(4, 0.0), "operator: expected a nonzero operator, got trace(A^T A) = 0"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 
@@ -71,3 +79,6 @@ def test_the_edges_of_the_documented_ranges_are_accepted() -> None:
     assert SparseViewCT(2, 1, detector_count=1).output_shape == (1, 1, 1)
     assert float(motion_kernel(3, length=0.0, angle=0.0)[1, 1]) == pytest.approx(1.0)
     assert motion_kernel(5, length=4.0, angle=0.0).shape == (5, 5)
+    torch.testing.assert_close(normalize_kernel([[0.25, 0.25]]), torch.tensor([[0.5, 0.5]]))   # a sum below 1 is fine
+    # the shortest segments keep two samples, 0.1 pixel apart: columns 0.95 and 1.05 of a 3 x 3 kernel
+    torch.testing.assert_close(motion_kernel(3, length=0.1, angle=0.0)[1], torch.tensor([0.025, 0.95, 0.025]))
