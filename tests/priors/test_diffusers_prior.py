@@ -200,3 +200,43 @@ def test_the_hub_counts_as_reachable_only_when_its_endpoint_accepts_a_connection
         server.close()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     assert _hub_reachable(timeout=5.0) is False          # nothing listens there any more
+
+
+def test_folder_layouts_class_names_and_metadata_load_as_documented(tmp_path):
+    """A saved prior keeps its metadata; a flat folder (UNet config and weights at the top, the scheduler in a
+    ``config.json`` with ``num_train_timesteps``) loads; the UNet class follows ``_class_name`` (UNet2DModel when
+    absent); a class outside the allow-list is refused naming the file; no ``projdiff.json`` means data range
+    (-1, 1) and no metadata; a scheduler config diffusers cannot use names its file and the error's first line."""
+    prior = DiffusersPrior(tiny_unet1d(), DDPMScheduler(), data_range=(0.0, 2.0), metadata={"card": {"steps": 3}})
+    prior.save_pretrained(tmp_path / "saved")
+    again = projdiff.load_prior(tmp_path / "saved")
+    assert type(again.unet).__name__ == "UNet1DModel" and again.metadata == {"card": {"steps": 3}}
+
+    flat = tmp_path / "flat"
+    tiny_unet2d().save_pretrained(flat)
+    DDPMScheduler(num_train_timesteps=40).save_config(tmp_path / "sched")
+    (flat / "config.json").write_text(json.dumps({k: v for k, v in json.loads((flat / "config.json").read_text())
+                                                  .items() if k != "_class_name"}))
+    sched = json.loads((tmp_path / "sched" / "scheduler_config.json").read_text())
+    (flat / "scheduler").mkdir()
+    (flat / "scheduler" / "config.json").write_text(json.dumps(sched))
+    loaded = DiffusersPrior.from_pretrained(flat)
+    assert type(loaded.unet).__name__ == "UNet2DModel" and loaded.scheduler.config.num_train_timesteps == 40
+    assert loaded.data_range == (-1.0, 1.0) and loaded.metadata == {}
+
+    config = json.loads((flat / "config.json").read_text())
+    (flat / "config.json").write_text(json.dumps({**config, "_class_name": "AutoencoderKL"}))
+    with pytest.raises(ValueError, match=r"config.json: _class_name 'AutoencoderKL' is not supported; expected one of "
+                                         r"UNet2DModel, UNet1DModel"):
+        DiffusersPrior.from_pretrained(flat)
+    (flat / "config.json").write_text(json.dumps(config))
+    weights = flat / "diffusion_pytorch_model.safetensors"
+    saved = weights.read_bytes()
+    weights.write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match=r"flat: cannot load the UNet weights \(OSError: Unable to load weights [^\n]+\)$"):
+        DiffusersPrior.from_pretrained(flat)
+    weights.write_bytes(saved)
+    (flat / "scheduler" / "config.json").write_text(json.dumps({**sched, "_class_name": "DDIMScheduler",
+                                                                 "beta_schedule": "no-such-schedule"}))
+    with pytest.raises(ValueError, match=r"scheduler/config.json: not a usable scheduler config \(NotImplementedError"):
+        DiffusersPrior.from_pretrained(flat)
