@@ -138,8 +138,10 @@ def solve(
         for ProjDiff geometric from ``4 * prior.sigma_data``, for the baselines Karras over the
         prior's range) for every method, and the method's own options; for ProjDiff
         ``step_size``, ``inner_steps``, ``momentum``, ``bridge``, ``restricted_encoding``,
-        ``overrelaxation`` (noise-free items), ``per_mode`` and ``init`` (see ``sample_projdiff``; default ``prior.data_center``: ProjDiff's
-        first level is far below ``sigma_max``, so its start must be centred where the data is).
+        ``overrelaxation`` (noise-free items; ``"auto"`` acts only for priors with an exact denoiser,
+        ``prior.exact``), ``per_mode`` and ``init`` (see ``sample_projdiff``; default
+        ``prior.data_center``: ProjDiff's first level is far below ``sigma_max``, so its start must be
+        centred where the data is).
 
     Returns
     -------
@@ -189,6 +191,9 @@ def solve(
         out = prior.denoise(flat, torch.full((flat.shape[0],), level, dtype=x.dtype, device=x.device))
         return out.reshape(x.shape)
 
+    if method == "projdiff" and isinstance(options.get("overrelaxation", "auto"), str) \
+            and options.get("overrelaxation", "auto") == "auto" and not getattr(prior, "exact", False):
+        options["overrelaxation"] = 0.0  # the reflection (lr = 2) amplifies a learned denoiser's errors
     if method == "projdiff" and options.get("init") is None:  # start where the data is centred
         center = torch.as_tensor(getattr(prior, "data_center", 0.0), dtype=y.dtype, device=y.device)
         if bool((center != 0).any()):

@@ -48,6 +48,7 @@ class AffinePrior(Prior):
         self.sigmas = None if prior.sigmas is None else prior.sigmas * abs(self.scale)
         self.sigma_data = None if prior.sigma_data is None else prior.sigma_data * abs(self.scale)
         self.data_center = self.scale * prior.data_center + self.shift
+        self.exact = bool(getattr(prior, "exact", False))
 
     def check_shape(self, shape) -> None:
         self.prior.check_shape(shape)

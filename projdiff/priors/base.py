@@ -27,6 +27,10 @@ class Prior(torch.nn.Module):
     data_center : float or tensor of the item shape
         Centre (mean) of the data, default 0. A sample at a noise level ``sigma`` well below
         ``sigma_max`` is centred there, not at 0: ProjDiff starts at ``data_center + sigma z``.
+    exact : bool
+        Whether ``denoise`` is the exact posterior mean of the prior's own distribution (closed-form
+        priors; default False, as for every learned network). Solvers may then use updates that are
+        right only for an exact denoiser (ProjDiff's over-relaxed noise, ``overrelaxation="auto"``).
     """
 
     shape: tuple | None = None
@@ -35,6 +39,7 @@ class Prior(torch.nn.Module):
     sigmas: torch.Tensor | None = None
     sigma_data: float | None = None
     data_center: float | torch.Tensor = 0.0
+    exact: bool = False
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """Estimate ``x0`` from ``x = x0 + sigma * eps``.

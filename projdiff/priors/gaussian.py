@@ -43,6 +43,8 @@ class GaussianMixturePrior(Prior):
     ``sigma_data`` is the exact root-mean-square standard deviation of an entry. The denoiser and posteriors are computed in float64 and returned in the input's dtype.
     """
 
+    exact = True
+
     def __init__(self, weights, means, covs: Sequence, *, sigma_min: float = 0.002, sigma_max: float = 80.0):
         super().__init__()
         w = torch.as_tensor(weights, dtype=torch.float64).flatten()

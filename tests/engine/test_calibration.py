@@ -89,3 +89,32 @@ def test_a_noisy_undecomposed_operator_is_refused_not_miscalibrated():
         projdiff.solve(op, prior, y, sigma_y=0.1, steps=2, progress=False)
     assert projdiff.solve(op, prior, y, steps=2, progress=False).x.shape == (1, n)       # noise-free: exact
     assert projdiff.solve(op, prior, y, sigma_y=0.1, steps=2, per_mode=False, progress=False).x.shape == (1, n)
+
+
+def test_overrelaxation_auto_acts_only_for_priors_with_an_exact_denoiser():
+    """``solve``'s ``overrelaxation="auto"``: on for closed-form priors (``prior.exact``), off for any other denoiser,
+    where the reflection would double the network's error (a learned prior lost 2 dB PSNR on noise-free 4x
+    super-resolution). A prior that merely wraps the Gaussian's denoiser without declaring it exact gets fresh noise."""
+    import projdiff
+    from projdiff.operators import MatrixOperator
+    from projdiff.priors import AffinePrior, GaussianPrior
+    from projdiff.priors.base import Prior
+
+    g = torch.Generator().manual_seed(7)
+    a = torch.randn(5, 12, generator=g, dtype=torch.float64)
+    gaussian = GaussianPrior(torch.zeros(12, dtype=torch.float64), torch.eye(12, dtype=torch.float64))
+
+    class Opaque(Prior):
+        shape, sigma_data = gaussian.shape, gaussian.sigma_data
+
+        def denoise(self, x, sigma):
+            return gaussian.denoise(x, sigma)
+
+    y = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    op = MatrixOperator(a, (12,))
+    run = lambda prior, **o: projdiff.solve(op, prior, y, seed=0, progress=False, **o).x  # noqa: E731
+    assert gaussian.exact and AffinePrior(gaussian, 2.0).exact and not Opaque().exact
+    assert torch.equal(run(Opaque()), run(Opaque(), overrelaxation=0.0))
+    assert torch.equal(run(gaussian), run(gaussian, overrelaxation=-0.8))
+    assert not torch.equal(run(gaussian), run(gaussian, overrelaxation=0.0))
+    assert not torch.equal(run(Opaque(), overrelaxation=-0.8), run(Opaque()))
