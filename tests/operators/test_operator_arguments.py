@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from projdiff.operators import HDR, Colorization, Denoising, Inpainting, PhaseRetrieval, SourceMask, SparseViewCT
+from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Denoising, Inpainting, MatrixOperator,
+                                PhaseRetrieval, SourceMask, SparseViewCT, SumOfSources)
 from projdiff.operators._common import frobenius_noise_gain
 from projdiff.operators.kernels import gaussian_kernel, motion_kernel, normalize_kernel
 
@@ -57,6 +58,23 @@ CASES = {
     "kernel nan": (lambda: normalize_kernel([[1.0, float("nan")]]), "kernel: expected finite values, got NaN or inf"),
     "kernel zeros": (lambda: normalize_kernel([[0.0, 0.0]], name="k.npy"), "k.npy: expected a kernel with positive sum, got all zeros"),
     "zero operator": (lambda: frobenius_noise_gain(4, 0.0), "operator: expected a nonzero operator, got trace(A^T A) = 0"),
+    "blur shape": (lambda: Blur(torch.ones(3, 3), (8,)), "input_shape: expected a sequence of at least 2 positive ints, got (8,)"),
+    "blur channels": (lambda: Blur(torch.ones(2, 3, 3), (3, 8, 8)),
+                      "kernel: expected shape (kh, kw) or (C, kh, kw) with C = 3, got (2, 3, 3)"),
+    "blur no channels": (lambda: Blur(torch.ones(2, 3, 3), (8, 8)),
+                         "kernel: expected shape (kh, kw) or (C, kh, kw) with no channel dim in input_shape, got (2, 3, 3)"),
+    "blur wide kernel": (lambda: Blur(torch.ones(3, 9), (1, 9, 8)),
+                         "kernel: expected a kernel no larger than the image (9, 8), got (3, 9)"),
+    "blur tol": (lambda: Blur(torch.ones(3, 3), (1, 8, 8), tol=1.0), "tol: expected a number in [0, 1), got 1.0"),
+    "blur tol type": (lambda: Blur(torch.ones(3, 3), (1, 8, 8), tol="0"), "tol: expected a finite number, got '0'"),
+    "cs shape": (lambda: CompressedSensing((0,), 1), "input_shape: expected a sequence of at least 1 positive ints, got (0,)"),
+    "cs m": (lambda: CompressedSensing((4, 4), 0), "m: expected an int in [1, 16], got 0"),
+    "matrix values": (lambda: MatrixOperator([[1.0, float("nan")]]), "matrix: expected finite values, got NaN or inf"),
+    "matrix shape": (lambda: MatrixOperator(torch.ones(2, 4), input_shape=(2, 0)),
+                     "input_shape: expected a sequence of at least 1 positive ints, got (2, 0)"),
+    "matrix rcond": (lambda: MatrixOperator(torch.ones(2, 4), rcond=1.0), "rcond: expected a number in [0, 1), got 1.0"),
+    "matrix rcond type": (lambda: MatrixOperator(torch.ones(2, 4), rcond=None), "rcond: expected a finite number, got None"),
+    "stems shape": (lambda: SumOfSources((0, 3)), "input_shape: expected a sequence of at least 1 positive ints, got (0, 3)"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 
@@ -80,5 +98,7 @@ def test_the_edges_of_the_documented_ranges_are_accepted() -> None:
     assert float(motion_kernel(3, length=0.0, angle=0.0)[1, 1]) == pytest.approx(1.0)
     assert motion_kernel(5, length=4.0, angle=0.0).shape == (5, 5)
     torch.testing.assert_close(normalize_kernel([[0.25, 0.25]]), torch.tensor([[0.5, 0.5]]))   # a sum below 1 is fine
+    assert Blur(torch.ones(3, 8), (1, 9, 8), tol=0.0).kernel_shape == (3, 8)          # as wide as the image
+    assert MatrixOperator(torch.eye(3), rcond=0.0).input_shape == (3,)
     # the shortest segments keep two samples, 0.1 pixel apart: columns 0.95 and 1.05 of a 3 x 3 kernel
     torch.testing.assert_close(motion_kernel(3, length=0.1, angle=0.0)[1], torch.tensor([0.025, 0.95, 0.025]))

@@ -194,3 +194,18 @@ def test_mixture_denoiser_with_unequal_covariances_matches_brute_force_bayes():
         resp = torch.softmax(log_joint, 0)
         expected = sum(resp[k] * (means[k] + dense[k] @ torch.linalg.solve(c[k], x[i] - means[k])) for k in range(3))
         torch.testing.assert_close(out[i], expected)
+
+
+def test_unit_interval_maps_the_data_range_onto_zero_one():
+    """``AffinePrior.unit_interval``: data in ``[lo, hi]`` (``data_range``; (-1, 1) when the prior has none) become
+    ``(x - lo) / (hi - lo)``; noise levels scale by ``1 / (hi - lo)``; the denoiser commutes with the map."""
+
+    base = GaussianPrior(torch.full((3,), 0.5, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    plain = AffinePrior.unit_interval(base)
+    assert (plain.scale, plain.shift) == (0.5, 0.5)
+    base.data_range = (0.0, 4.0)
+    wide = AffinePrior.unit_interval(base)
+    assert (wide.scale, wide.shift) == (0.25, 0.0) and wide.sigma_max == pytest.approx(base.sigma_max / 4)
+    x = torch.tensor([[0.1, 0.2, 0.9]], dtype=torch.float64)
+    torch.testing.assert_close(wide.denoise(x, torch.tensor([0.3], dtype=torch.float64)),
+                               base.denoise(4 * x, torch.tensor([1.2], dtype=torch.float64)) / 4)
