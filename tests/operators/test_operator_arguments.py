@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Denoising, Inpainting, MatrixOperator,
-                                PhaseRetrieval, SourceMask, SparseViewCT, SumOfSources)
+                                NonlinearOperator, PhaseRetrieval, SourceMask, SparseViewCT, SumOfSources)
 from projdiff.operators._common import frobenius_noise_gain
 from projdiff.operators.kernels import gaussian_kernel, motion_kernel, normalize_kernel
 
@@ -75,6 +75,10 @@ CASES = {
     "matrix rcond": (lambda: MatrixOperator(torch.ones(2, 4), rcond=1.0), "rcond: expected a number in [0, 1), got 1.0"),
     "matrix rcond type": (lambda: MatrixOperator(torch.ones(2, 4), rcond=None), "rcond: expected a finite number, got None"),
     "stems shape": (lambda: SumOfSources((0, 3)), "input_shape: expected a sequence of at least 1 positive ints, got (0, 3)"),
+    "nonlinear gain": (lambda: NonlinearOperator(torch.tanh, (3,), noise_gain=0), "noise_gain: expected a positive finite number, got 0.0"),
+    "nonlinear shape": (lambda: NonlinearOperator(torch.tanh, (3, -2)), "input_shape: expected a sequence of at least 1 positive ints, got (3, -2)"),
+    "nonlinear tol": (lambda: NonlinearOperator(torch.tanh, (3,), project_tol=-1e-4), "project_tol: expected a positive finite number, got -0.0001"),
+    "nonlinear iterations": (lambda: NonlinearOperator(torch.tanh, (3,), project_max_iter=0), "project_max_iter: expected an int >= 1, got 0"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 
@@ -100,5 +104,6 @@ def test_the_edges_of_the_documented_ranges_are_accepted() -> None:
     torch.testing.assert_close(normalize_kernel([[0.25, 0.25]]), torch.tensor([[0.5, 0.5]]))   # a sum below 1 is fine
     assert Blur(torch.ones(3, 8), (1, 9, 8), tol=0.0).kernel_shape == (3, 8)          # as wide as the image
     assert MatrixOperator(torch.eye(3), rcond=0.0).input_shape == (3,)
+    assert NonlinearOperator(torch.tanh, (3,), noise_gain=2.5).noise_gain() == 2.5
     # the shortest segments keep two samples, 0.1 pixel apart: columns 0.95 and 1.05 of a 3 x 3 kernel
     torch.testing.assert_close(motion_kernel(3, length=0.1, angle=0.0)[1], torch.tensor([0.025, 0.95, 0.025]))
