@@ -322,6 +322,27 @@ def test_ct_geometry_of_one_pixel_at_the_image_edge():
     assert [SparseViewCT(size, 2).detector_count for size in (3, 4, 5)] == [5, 7, 9]
 
 
+def test_printed_operators_show_their_configuration():
+    """``repr`` names what was built: the kept rank of a matrix, the CT geometry (7 px: 11 detector bins), the
+    observed share of a mask, the HDR curve."""
+    assert repr(MatrixOperator(torch.tensor([[1.0, 0, 0], [0, 0, 0]]))) == \
+        "MatrixOperator(input_shape=(3,), m=2, rank=1, rcond=1e-06)"
+    assert repr(SparseViewCT(7, 4)) == "SparseViewCT(image_size=7, n_angles=4, detector_count=11)"
+    assert repr(SparseViewCT(6, [0.0, 90.0], detector_count=3)) == "SparseViewCT(image_size=6, n_angles=2, detector_count=3)"
+    assert repr(Inpainting(torch.tensor([1.0, 0, 1, 0]))) == "Inpainting(input_shape=(4,), per_item=False, observed=0.500)"
+    assert repr(HDR((4,), gain=2.5, pivot=0.5)) == "HDR(input_shape=(4,), gain=2.5, pivot=0.5, low=-1, high=1)"
+
+
+def test_ct_forward_mode_derivative_is_the_operator():
+    """``torch.func.jvp`` through the sparse product: the tangent of a linear map is the map of the tangent."""
+    op = SparseViewCT(6, [0.0, 60.0, 120.0]).double()
+    g = torch.Generator().manual_seed(3)
+    x, v = torch.randn(2, 1, 6, 6, generator=g, dtype=torch.float64), torch.randn(2, 1, 6, 6, generator=g, dtype=torch.float64)
+    value, tangent = torch.func.jvp(op, (x,), (v,))
+    torch.testing.assert_close(value, op(x))
+    torch.testing.assert_close(tangent, op(v))
+
+
 def test_ct_adjoint_is_exact_transpose_and_autograd_works():
     op = SparseViewCT(10, [0.0, 33.0, 90.0, 151.5])
     torch.testing.assert_close(materialise_adjoint(op), materialise(op), rtol=0, atol=1e-6)

@@ -209,3 +209,10 @@ def test_unit_interval_maps_the_data_range_onto_zero_one():
     x = torch.tensor([[0.1, 0.2, 0.9]], dtype=torch.float64)
     torch.testing.assert_close(wide.denoise(x, torch.tensor([0.3], dtype=torch.float64)),
                                base.denoise(4 * x, torch.tensor([1.2], dtype=torch.float64)) / 4)
+
+
+def test_calling_a_prior_is_its_denoiser():
+    """``prior(x, sigma)`` (``torch.nn.Module.__call__``) is ``prior.denoise(x, sigma)``."""
+    prior = GaussianPrior(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 4)
+    x, sigma = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)
+    torch.testing.assert_close(prior(x, sigma), x * 4 / (4 + 4))
