@@ -80,7 +80,7 @@ def test_canonical_layout_is_superior_posterior_left(tmp_path):
 
 
 def write_dicom_series(folder, hu, spacing_rc=(0.8, 0.7), step=2.5, orientation=(1, 0, 0, 0, 1, 0),
-                       origin=(-20.0, -30.0, 40.0), shuffle=True, positions=None):
+                       origin=(-20.0, -30.0, 40.0), shuffle=True, positions=None, name="slice"):
     """Write hu (slices, rows, columns) as a CT series of one file per slice; returns the IPPs."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -107,7 +107,7 @@ def write_dicom_series(folder, hu, spacing_rc=(0.8, 0.7), step=2.5, orientation=
         ds.ImagePositionPatient = [f"{v:.4f}" for v in ipps[k]]
         ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
         ds.PixelData = (hu[k] + 1024).astype(np.uint16).tobytes()
-        ds.save_as(folder / f"slice{index:03d}.dcm", enforce_file_format=True)
+        ds.save_as(folder / f"{name}{index:03d}.dcm", enforce_file_format=True)
     return ipps
 
 
@@ -312,3 +312,158 @@ def test_single_dicom_slice_puts_a_marked_pixel_at_its_world_coordinate(tmp_path
     lps = origin + column * spacing_rc[1] * np.array([1.0, 0, 0]) + row * spacing_rc[0] * np.array([0, 1.0, 0])
     assert np.allclose(volume.grid.world(dhw), lps * np.array([-1, -1, 1]))     # LPS -> RAS
     assert volume.array.max() == 700 and int((volume.array == 700).sum()) == 1
+
+
+def write_ct_slice(path, stored, **tags):
+    """Write one classic CT Image Storage file: ``stored`` (rows, columns) uint16 pixels, 0.8 x 0.7 mm,
+    axial at (-20, -30, 40) LPS, slope 1 and intercept -1024. ``tags`` override those (None deletes one);
+    ``stored`` may also be (frames, rows, columns) or (rows, columns, 3) when ``tags`` describe it."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    stored = np.asarray(stored)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "CT"
+    ds.Rows, ds.Columns = stored.shape[:2] if tags.get("SamplesPerPixel") == 3 else stored.shape[-2:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelSpacing = ["0.8", "0.7"]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.ImagePositionPatient = ["-20", "-30", "40"]
+    ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
+    for name, value in tags.items():
+        if value is None:
+            delattr(ds, name)
+        else:
+            setattr(ds, name, value)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.PixelData = stored.tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("slope, intercept, expected", [
+    ("2", "-1024", lambda s: 2.0 * s - 1024), ("0.25", "-1000.5", lambda s: 0.25 * s - 1000.5),
+    (None, None, lambda s: s),                      # no rescale tags: HU are the stored values
+    ("", "-1024", lambda s: s - 1024.0),            # an empty RescaleSlope counts as 1
+    ("3", None, lambda s: 3.0 * s)])                # no RescaleIntercept: 0
+def test_dicom_hu_uses_rescale_slope_and_intercept(tmp_path, slope, intercept, expected):
+    """Guards HU = stored * RescaleSlope + RescaleIntercept (defaults 1 and 0 when a tag is absent or
+    empty) and the float32 HU array of a DICOM volume."""
+    stored = np.arange(12, dtype=np.uint16).reshape(3, 4) * 100 + 7
+    path = write_ct_slice(tmp_path / "s.dcm", stored, RescaleSlope=slope, RescaleIntercept=intercept)
+    volume = read_dicom_file(path)
+    assert volume.array.dtype == np.float32
+    hu = volume.grid.from_canonical(volume.array)[:, :, 0].T       # back to (rows, columns)
+    assert np.array_equal(hu, expected(stored.astype(np.float64)).astype(np.float32))
+
+
+def test_dicom_series_hu_is_float32_with_its_own_slope(tmp_path):
+    """Guards the float32 HU of a series read and that each slice's RescaleSlope is applied."""
+    hu = np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4) * 10 - 100
+    write_dicom_series(tmp_path / "s", hu, shuffle=False)
+    first = sorted((tmp_path / "s").iterdir())[0]
+    import pydicom
+
+    ds = pydicom.dcmread(first)
+    ds.RescaleSlope = "2"
+    ds.save_as(first)
+    volume = read_dicom_series(tmp_path / "s")
+    assert volume.array.dtype == np.float32
+    disk = volume.grid.from_canonical(volume.array)                  # (columns, rows, slices)
+    assert np.array_equal(disk[:, :, 0], (2.0 * (hu[0] + 1024) - 1024).T)
+    assert np.array_equal(disk[:, :, 1], hu[1].T.astype(np.float32))
+
+
+@pytest.mark.parametrize("tags, shape, problem", [
+    ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2.1"}, (3, 4), r"an enhanced multi-frame CT"),
+    ({"SOPClassUID": "1.2.840.10008.5.1.4.1.1.4", "Modality": "MR"}, (3, 4), r"a DICOM MR object, not CT"),
+    ({"NumberOfFrames": 3}, (3, 3, 4), r"a multi-frame file \(3 frames\)")])
+def test_dicom_that_is_not_a_classic_ct_slice_is_refused(tmp_path, tags, shape, problem):
+    """Guards the refusal of an enhanced CT, a non-CT modality and a multi-frame file: one line naming
+    the file and what it is (not a later, unrelated failure or a silent read)."""
+    path = write_ct_slice(tmp_path / "odd.dcm", np.zeros(shape, np.uint16), **tags)
+    with pytest.raises(ValueError, match=rf"odd\.dcm: not a CT image series \({problem}\); export the CT as classic"):
+        read_dicom_file(path)
+    with pytest.raises(ValueError, match=rf"odd\.dcm: not a CT image series \({problem}\)"):
+        read_dicom_series(tmp_path)
+
+
+def test_dicom_colour_slice_is_refused_with_its_pixel_shape(tmp_path):
+    """Guards the message for a CT file whose pixels are not one 2D slice (here RGB): file name and shape."""
+    path = write_ct_slice(tmp_path / "rgb.dcm", np.zeros((3, 4, 3), np.uint8), SamplesPerPixel=3,
+                          PhotometricInterpretation="RGB", PlanarConfiguration=0, BitsAllocated=8, BitsStored=8,
+                          HighBit=7)
+    with pytest.raises(ValueError, match=r"rgb\.dcm: expected one 2D slice per file, got pixel shape \(3, 4, 3\)"):
+        read_dicom_file(path)
+
+
+def test_dicom_missing_geometry_lists_the_missing_tags(tmp_path):
+    """Guards the one-line error for missing geometry: the file and every missing tag, comma separated."""
+    path = write_ct_slice(tmp_path / "nogeo.dcm", np.zeros((3, 4), np.uint16), ImagePositionPatient=None,
+                          PixelSpacing=None)
+    with pytest.raises(ValueError, match=r"nogeo\.dcm: missing DICOM geometry \(ImagePositionPatient, PixelSpacing\)$"):
+        read_dicom_file(path)
+    path = write_ct_slice(tmp_path / "noiop.dcm", np.zeros((3, 4), np.uint16), ImageOrientationPatient=None)
+    with pytest.raises(ValueError, match=r"noiop\.dcm: missing DICOM geometry \(ImageOrientationPatient\)$"):
+        read_dicom_file(path)
+
+
+@pytest.mark.parametrize("cosines", [(1, 0, 0, 1, 0, 0), (1, 0, 0, 0.6, 0.6, 0), (2, 0, 0, 0, 0.5, 0)])
+def test_dicom_orientation_that_is_not_orthonormal_is_refused(tmp_path, cosines):
+    """Guards the orthonormality check of ImageOrientationPatient: parallel, oblique-but-not-perpendicular
+    and non-unit direction cosines are refused, naming the file and the tag."""
+    path = write_ct_slice(tmp_path / "iop.dcm", np.zeros((3, 4), np.uint16),
+                          ImageOrientationPatient=[str(v) for v in cosines])
+    with pytest.raises(ValueError, match=r"iop\.dcm: ImageOrientationPatient is not two orthonormal directions"):
+        read_dicom_file(path)
+
+
+def test_dicom_folder_with_one_slice_reads_that_slice(tmp_path):
+    """Guards the one-file folder path of read_dicom_series (hidden files and DICOMDIR are skipped)."""
+    hu = np.full((1, 3, 5), -1000, np.int16)
+    hu[0, 2, 1] = 300
+    write_dicom_series(tmp_path / "one", hu)
+    (tmp_path / "one" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "one" / "DICOMDIR").write_bytes(b"junk")
+    volume = read_dicom_series(tmp_path / "one")
+    assert volume.grid.shape == (5, 3, 1) and volume.source.endswith("slice000.dcm")
+    assert np.array_equal(volume.grid.from_canonical(volume.array)[:, :, 0], hu[0].T.astype(np.float32))
+
+
+def test_dicom_folder_with_two_series_is_refused(tmp_path):
+    """Guards the one-series-per-folder rule: the message names the folder and the number of series."""
+    hu = np.zeros((3, 4, 4), np.int16)
+    write_dicom_series(tmp_path / "mixed", hu, name="a")
+    write_dicom_series(tmp_path / "mixed", hu, origin=(-20.0, -30.0, 47.5), name="b")   # continues the first
+    with pytest.raises(ValueError, match=r"mixed: holds 2 DICOM series; put one series per folder"):
+        read_dicom_series(tmp_path / "mixed")
+
+
+def test_dicom_slices_at_one_position_are_refused(tmp_path):
+    """Guards the duplicate-position check (a series exported twice into one folder)."""
+    positions = [np.array([0.0, 0.0, z]) for z in (0.0, 2.0, 2.0, 4.0)]
+    write_dicom_series(tmp_path / "dup", np.zeros((4, 3, 3), np.int16), positions=positions)
+    with pytest.raises(ValueError, match=r"dup: two slices share a position"):
+        read_dicom_series(tmp_path / "dup")
+
+
+def test_thin_two_slice_series_is_a_3d_volume(tmp_path):
+    """Guards that slices 0.5 mm apart are not taken for one position, and that two slices are 3D
+    enough for require_3d (only a single slice is refused); the marked voxel lands at its world point."""
+    hu = np.full((2, 3, 4), -1000, np.int16)
+    hu[1, 2, 3] = 500                                                # slice 1, row 2, column 3
+    write_dicom_series(tmp_path / "thin", hu, step=0.5)
+    volume = read_dicom_series(tmp_path / "thin")
+    require_3d(volume)
+    assert volume.grid.shape == (4, 3, 2) and volume.spacing == pytest.approx((0.5, 0.8, 0.7))
+    dhw = np.unravel_index(int(np.argmax(volume.array)), volume.array.shape)
+    lps = np.array([-20.0, -30.0, 40.0]) + [3 * 0.7, 2 * 0.8, 1 * 0.5]
+    assert volume.grid.world(dhw) == pytest.approx(tuple(lps * [-1, -1, 1]))
