@@ -467,3 +467,48 @@ def test_thin_two_slice_series_is_a_3d_volume(tmp_path):
     dhw = np.unravel_index(int(np.argmax(volume.array)), volume.array.shape)
     lps = np.array([-20.0, -30.0, 40.0]) + [3 * 0.7, 2 * 0.8, 1 * 0.5]
     assert volume.grid.world(dhw) == pytest.approx(tuple(lps * [-1, -1, 1]))
+
+
+def test_nifti_with_a_trailing_axis_of_one_is_3d_and_several_volumes_are_refused(tmp_path):
+    """Guards the (I, J, K, 1) -> (I, J, K) squeeze of a 4D file holding one volume, and the refusal
+    (naming the file and shape) of one holding two."""
+    data = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6, 1)
+    affine = np.diag([-0.8, -0.7, 2.5, 1.0])
+    volume = read_nifti(save(data, affine, tmp_path / "one.nii.gz"))
+    assert volume.grid.shape == (4, 5, 6) and np.allclose(volume.grid.affine, affine)
+    assert np.array_equal(volume.grid.from_canonical(volume.array), data[..., 0])
+    save(np.concatenate([data, data], axis=3), affine, tmp_path / "two.nii.gz")
+    with pytest.raises(ValueError, match=r"two\.nii\.gz: expected a 3D volume, got shape \(4, 5, 6, 2\)"):
+        read_nifti(tmp_path / "two.nii.gz")
+
+
+def test_nifti_output_keeps_the_input_header_fields(tmp_path):
+    """Guards that write_nifti copies the input's header (description, units, qform/sform codes)."""
+    image = nib.Nifti1Image(np.zeros((3, 4, 5), np.int16), np.diag([0.7, 0.8, 2.5, 1.0]))
+    image.header["descrip"] = b"scanner 7, kernel B30f"
+    image.header.set_xyzt_units("mm", "sec")
+    image.set_qform(image.affine, code=1)
+    image.set_sform(image.affine, code=1)
+    nib.save(image, tmp_path / "in.nii")
+    volume = read_nifti(tmp_path / "in.nii")
+    write_nifti(tmp_path / "out.nii", volume.array, volume.grid, header=volume.header)
+    out = nib.load(tmp_path / "out.nii").header
+    assert out["descrip"].tobytes().rstrip(b"\0") == b"scanner 7, kernel B30f"
+    assert out.get_xyzt_units() == ("mm", "sec")
+    assert int(out["qform_code"]) == 1 and int(out["sform_code"]) == 1
+
+
+def test_nifti_gz_output_has_no_time_stamp(tmp_path):
+    """Guards the gzip MTIME field of .nii.gz outputs: 0 (no time stamp), so equal inputs give equal bytes."""
+    grid = grid_for((3, 4, 5), canonical_affine((2.5, 0.8, 0.7)))
+    array = np.arange(60, dtype=np.int16).reshape(3, 4, 5)
+    write_nifti(tmp_path / "a.nii.gz", array, grid)
+    raw = (tmp_path / "a.nii.gz").read_bytes()
+    assert raw[:2] == b"\x1f\x8b" and raw[4:8] == b"\0\0\0\0"
+    assert np.array_equal(read_nifti(tmp_path / "a.nii.gz").array, array)
+
+
+def test_grid_for_refuses_a_canonical_affine_that_points_elsewhere():
+    """Guards the message of grid_for when the canonical affine does not point (S, P, L): both axcodes."""
+    with pytest.raises(ValueError, match=r"grid: canonical_affine must point \('S', 'P', 'L'\), got \('R', 'A', 'S'\)"):
+        grid_for((3, 4, 5), np.eye(4))
