@@ -512,3 +512,15 @@ def test_grid_for_refuses_a_canonical_affine_that_points_elsewhere():
     """Guards the message of grid_for when the canonical affine does not point (S, P, L): both axcodes."""
     with pytest.raises(ValueError, match=r"grid: canonical_affine must point \('S', 'P', 'L'\), got \('R', 'A', 'S'\)"):
         grid_for((3, 4, 5), np.eye(4))
+
+
+def test_cifti_file_is_refused_in_one_clear_line(tmp_path):
+    """Guards the message for a .nii that nibabel loads as CIFTI-2 (a surface/grayordinate matrix, no
+    voxel grid): it names the file and what it is, instead of an empty NotImplementedError."""
+    from nibabel import cifti2
+
+    scalars = cifti2.cifti2_axes.ScalarAxis(["thickness"])
+    brain = cifti2.cifti2_axes.BrainModelAxis.from_mask(np.ones((2, 2, 2), bool), affine=np.eye(4))
+    nib.save(cifti2.Cifti2Image(np.zeros((1, 8), np.float32), header=(scalars, brain)), tmp_path / "c.dscalar.nii")
+    with pytest.raises(ValueError, match=r"c\.dscalar\.nii: expected a NIfTI volume, got a Cifti2Image file"):
+        read_nifti(tmp_path / "c.dscalar.nii")
