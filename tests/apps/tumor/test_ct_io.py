@@ -524,3 +524,24 @@ def test_cifti_file_is_refused_in_one_clear_line(tmp_path):
     nib.save(cifti2.Cifti2Image(np.zeros((1, 8), np.float32), header=(scalars, brain)), tmp_path / "c.dscalar.nii")
     with pytest.raises(ValueError, match=r"c\.dscalar\.nii: expected a NIfTI volume, got a Cifti2Image file"):
         read_nifti(tmp_path / "c.dscalar.nii")
+
+
+@pytest.mark.parametrize("axcodes", [("L", "A", "I"), ("P", "I", "R"), ("R", "S", "P")])
+def test_marked_voxel_keeps_its_world_point_on_a_flipped_anisotropic_grid(tmp_path, axcodes):
+    """Guards Grid.world and Grid.disk_index against the file's own affine: one marked voxel of a
+    non-square, anisotropic, flipped on-disk grid, read into the canonical layout, is found at
+    ``affine @ (i, j, k, 1)`` and maps back to (i, j, k)."""
+    direction = {"R": (1, 0, 0), "L": (-1, 0, 0), "A": (0, 1, 0), "P": (0, -1, 0), "S": (0, 0, 1), "I": (0, 0, -1)}
+    shape, ijk, spacing = (5, 7, 4), (3, 1, 2), (0.7, 1.3, 2.9)
+    affine = np.eye(4)
+    for axis, code in enumerate(axcodes):                 # on-disk axis -> its world direction * its spacing
+        affine[:3, axis] = spacing[axis] * np.array(direction[code])
+    affine[:3, 3] = (-11.0, 23.5, -4.25)
+    data = np.full(shape, -1000, np.int16)
+    data[ijk] = 900
+    save(data, affine, tmp_path / "marked.nii.gz")
+    volume = read_nifti(tmp_path / "marked.nii.gz")
+    assert volume.grid.axcodes == axcodes
+    dhw = np.unravel_index(int(np.argmax(volume.array)), volume.array.shape)
+    assert volume.grid.world(dhw) == pytest.approx(tuple((affine @ np.append(ijk, 1.0))[:3]))
+    assert volume.grid.disk_index(dhw) == ijk
