@@ -51,6 +51,49 @@ def test_protocol_windows_and_skips():
     assert summary["windows"] == 1 and summary["stems"]["soprano"]["sisdri"] > 50
 
 
+def test_protocol_windows_of_any_length():
+    """Guards the window count ceil((N - hop) / hop), at least one, and the shorter last window."""
+    assert windows(9 * 8000, 8000) == [(0, 32000), (16000, 48000), (32000, 64000), (48000, 72000)]
+    assert windows(5 * 8000, 8000) == [(0, 32000), (16000, 40000)]
+    assert windows(4 * 8000, 8000) == [(0, 32000)]
+    assert windows(1000, 8000) == [(0, 1000)]
+
+
+@pytest.mark.parametrize("below, skipped", [(False, 0), (True, 1)])
+def test_protocol_silence_threshold(below, skipped):
+    """Guards the silence rule ``||s||_2 / len(s) < 1.5e-5``: a stem exactly at the threshold is active
+    (so its window, with one other active stem, is kept), one just below it is silent (window skipped)."""
+    rate = 128                                                  # one 4 s window of 512 samples
+    refs = torch.zeros(4, 512, dtype=torch.float64)
+    refs[0] = torch.randn(512, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    refs[1, 7] = 512 * 1.5e-5 * (1 - 1e-9 if below else 1.0)    # ||s|| / len(s) = 1.5e-5 exactly, or just less
+    scores = msdm_scores(refs.clone(), refs, refs.sum(0), rate)
+    assert scores["skipped"] == skipped and len(scores["sisdri"]) == 1 - skipped
+
+
+def test_si_sdr_eps_is_1e_8_in_each_term():
+    """Guards eps = 1e-8 (as the MSDM code): a perfect estimate of a unit-energy reference scores
+    10 log10((1 + eps) / eps) = 80 dB, and one of a reference with energy eps scores 10 log10(2)."""
+    t = torch.tensor([0.6, 0.0, -0.8], dtype=torch.float64)    # ||t||^2 = 1
+    assert float(si_sdr(t, t)) == pytest.approx(10 * np.log10((1 + 1e-8) / 1e-8), abs=1e-9)
+    quiet = t * 1e-4                                            # ||t||^2 = 1e-8
+    assert float(si_sdr(quiet, quiet)) == pytest.approx(10 * np.log10(2.0), abs=1e-9)
+
+
+def test_summarize_means_over_all_kept_windows_of_all_tracks():
+    """Guards summarize: per-stem means of SI-SDRi and SI-SDR over every kept window of every track
+    (not per track), their averages, the window count and the summed skips."""
+    row = lambda *v: torch.tensor(v, dtype=torch.float64)      # noqa: E731
+    scores = [{"sisdri": [row(1, 2, 3, 4)], "sisdr": [row(10, 20, 30, 40)], "skipped": 1},
+              {"sisdri": [row(3, 4, 5, 6), row(5, 6, 7, 11)], "sisdr": [row(0, 0, 0, 0), row(-4, 1, 3, 8)],
+               "skipped": 2}]
+    summary = summarize(scores, STEMS)
+    assert summary["stems"] == {"soprano": {"sisdri": 3.0, "sisdr": 2.0}, "alto": {"sisdri": 4.0, "sisdr": 7.0},
+                                "tenor": {"sisdri": 5.0, "sisdr": 11.0}, "bass": {"sisdri": 7.0, "sisdr": 16.0}}
+    assert summary["sisdri_avg"] == 4.75 and summary["sisdr_avg"] == 9.0
+    assert summary["windows"] == 3 and summary["skipped"] == 3
+
+
 def test_segments_cover_the_signal_and_crossfades_are_symmetric():
     assert segment_starts(100, 256, 192) == [0]
     starts = segment_starts(1000, 256, 192)

@@ -227,3 +227,54 @@ def test_commit_is_exclusive_and_a_commit_cut_short_is_finished(tmp_path):
     store.recover()
     assert not store.is_done("a__x")
     store.close()
+
+
+def _committed(store: JobStore, out: Path) -> None:
+    """Commit one item a/x with output a/x.png through ``store``."""
+    staging = store.begin("a__x", "a/x")
+    (staging / "x.png").write_text("x")
+    assert store.commit("a__x", staging, {"id": "a/x", "outputs": ["a/x.png"]})
+    assert (out / "a" / "x.png").read_text() == "x"
+
+
+def test_a_withdraw_cut_short_is_cleaned_by_the_next_recover(tmp_path, monkeypatch):
+    """Guards where a withdrawn item goes (staging/, which recover empties): a kill between the rename
+    and the delete leaves nothing behind, and the bookkeeping folder keeps its documented layout."""
+    import shutil
+
+    store = JobStore(tmp_path)
+    _committed(store, tmp_path)
+    rmtree = shutil.rmtree
+
+    def killed_on_withdrawn(path, *args, **kwargs):
+        if str(path).endswith(".withdrawn"):
+            raise KeyboardInterrupt
+        return rmtree(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, "rmtree", killed_on_withdrawn)
+        with pytest.raises(KeyboardInterrupt):
+            store.withdraw("a__x")
+    assert not store.is_done("a__x")
+    with store.lock():
+        store.recover()
+    root = tmp_path / ".projdiff-job"
+    assert not [p for p in root.rglob("*") if "withdrawn" in p.name]
+    assert {p.name for p in root.iterdir()} <= {"staging", "done", "failed", "attempts", "lock"}
+    assert (tmp_path / "a" / "x.png").read_text() == "x"              # withdrawing keeps the outputs
+    store.close()
+
+
+def test_discard_after_a_commit_that_could_not_publish_keeps_the_error(tmp_path):
+    """Guards discard() of a staging folder that is already gone: the callers discard on any error,
+    including one raised after commit's rename (a folder where an output file is to go), and the
+    discard must not replace that error."""
+    store = JobStore(tmp_path)
+    staging = store.begin("a__x", "a/x")
+    (staging / "x.png").write_text("x")
+    (tmp_path / "a" / "x.png").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError):
+        store.commit("a__x", staging, {"id": "a/x", "outputs": ["a/x.png"]})
+    assert not staging.exists()
+    store.discard(staging)
+    store.close()

@@ -81,7 +81,8 @@ def _in_plane(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     row_spacing, column_spacing = (float(v) for v in dataset.PixelSpacing)
     along_row, along_column = cosines[:3], cosines[3:]
     normal = np.cross(along_row, along_column)
-    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
+    if not np.allclose([np.linalg.norm(along_row), np.linalg.norm(along_column), along_row @ along_column],
+                       [1.0, 1.0, 0.0], atol=1e-3):
         raise ValueError(f"{dataset.filename}: ImageOrientationPatient is not two orthonormal directions")
     return along_row * column_spacing, along_column * row_spacing, normal
 

@@ -52,12 +52,13 @@ def read_nifti(path: str | Path, labels: bool = False) -> Volume:
         raise ValueError(f"{path}: expected a NIfTI file (.nii or .nii.gz)")
     try:
         image = nib.load(path)
-        if not isinstance(image, nib.Nifti1Image):
-            image = nib.Nifti1Image.from_image(image)
-        data = np.asanyarray(image.dataobj)
-        affine = image.affine
+        if isinstance(image, nib.Nifti1Image):  # NIfTI-1 or -2; nibabel also loads CIFTI-2 from .nii
+            data = np.asanyarray(image.dataobj)
+            affine = image.affine
     except Exception as exc:  # nibabel and gzip raise many types for corrupt files
         raise ValueError(f"{path}: cannot read NIfTI ({type(exc).__name__}: {exc})") from None
+    if not isinstance(image, nib.Nifti1Image):
+        raise ValueError(f"{path}: expected a NIfTI volume, got a {type(image).__name__} file (no voxel grid)")
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim == 2:
