@@ -71,15 +71,14 @@ class MSDMArchitecture:
 
 
 class _Norm(nn.Module):
-    """Layer norm over the last axis with a gain ``g`` (and a bias ``b`` when ``bias``), eps 1e-5."""
+    """Layer norm over the last axis with a gain ``g`` and no bias, eps 1e-5."""
 
-    def __init__(self, features: int, bias: bool = False):
+    def __init__(self, features: int):
         super().__init__()
         self.g = nn.Parameter(torch.ones(features))
-        self.b = nn.Parameter(torch.zeros(features)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-1:], self.g, self.b, eps=1e-5)
+        return F.layer_norm(x, x.shape[-1:], self.g, None, eps=1e-5)
 
 
 class _ChannelNorm(nn.Module):
