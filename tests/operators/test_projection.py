@@ -69,3 +69,22 @@ def test_projection_settings_are_checked():
         NonlinearOperator(torch.tanh, (3,), project_tol=0.0)
     with pytest.raises(ValueError, match="project_max_iter: expected an int >= 1"):
         NonlinearOperator(torch.tanh, (3,), project_max_iter=0)
+
+
+def test_trust_region_starts_small_doubles_while_the_model_is_exact_and_stops_at_the_tolerance():
+    """``A x = 3 x`` from 0 to ``y = 10``: the radius starts at 0.1 (``START * (1 + ||x||)``) and doubles after every
+    step whose predicted decrease is met, so the iterates are 0.1, 0.3, 0.7, 1.5, 3.1; with ``tol = 0.1`` the
+    stopping rule ``||y - A x|| <= tol (1 + ||y||) = 1.1`` holds at 3.1 (residual 0.7), one step before the exact
+    10 / 3. A tighter tolerance goes on to it."""
+    x0, y = torch.zeros(1, 1, dtype=torch.float64), torch.tensor([[10.0]], dtype=torch.float64)
+    loose = trust_region_projection(lambda x: 3 * x, x0, y, 1, tol=0.1)
+    assert float(loose) == pytest.approx(3.1, abs=1e-9)
+    assert float(trust_region_projection(lambda x: 3 * x, x0, y, 1, tol=1e-9)) == pytest.approx(10 / 3, abs=1e-8)
+
+
+def test_an_unreachable_target_is_refused_with_its_relative_residual():
+    """``tanh(x) = 2`` cannot be met: the residual tends to ``2 - 1 = 1``, relative to ``1 + ||y|| = 3``."""
+    with pytest.raises(ProjectionError, match=r"^project: 1 of 2 items did not reach A\(x\) = y \(relative residual "
+                                              r"0\.333 > tol 0\.0001 after at most 30 Gauss-Newton steps\)"):
+        trust_region_projection(torch.tanh, torch.zeros(2, 1, dtype=torch.float64),
+                                torch.tensor([[2.0], [0.5]], dtype=torch.float64), 1, max_iter=30)
