@@ -126,3 +126,13 @@ def test_cli_separates_with_an_msdm_checkpoint(model_and_file, tmp_path, capsys)
     assert main(["separate", str(tmp_path / "mix.wav"), "--prior", str(tmp_path / "nothing.ckpt"),
                  "--out", str(tmp_path / "o2")]) == 2
     assert "nothing.ckpt: no such checkpoint file" in capsys.readouterr().err
+
+
+def test_conditional_variants_are_named_not_loaded(tmp_path):
+    """A checkpoint with a conditional branch (``cross_attend.``) is refused naming the first such tensor."""
+    weights = {f"model.{k}": v for k, v in original(seed=6).state_dict().items()}
+    weights["model.unet.upsamples.0.cross_attend.0.weight"] = torch.zeros(2)
+    torch.save({"state_dict": weights}, tmp_path / "conditional.ckpt")
+    with pytest.raises(ValueError, match=r"conditional.ckpt: an audio-diffusion-pytorch variant this loader does not "
+                                         r"read \(upsamples.0.cross_attend.0.weight\); it reads the unconditional MSDM"):
+        load_prior(tmp_path / "conditional.ckpt")
