@@ -96,6 +96,8 @@ EQUIVALENT = [
      "numpy's `allow_pickle` defaults to False and treats None as False: pickles stay refused"),
     (r"torch\.tensor\(indices, dtype=torch\.long\)\) => .*torch\.tensor\(indices, \)\)",
      "a list of Python ints becomes an int64 (long) tensor by default"),
+    (r"torch\.load\((.+), weights_only=True\) => .*torch\.load\(\1, (weights_only=None)?\)",
+     "torch 2.6+ loads with `weights_only=True` by default and treats None as the default"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",

@@ -136,3 +136,21 @@ def test_conditional_variants_are_named_not_loaded(tmp_path):
     with pytest.raises(ValueError, match=r"conditional.ckpt: an audio-diffusion-pytorch variant this loader does not "
                                          r"read \(upsamples.0.cross_attend.0.weight\); it reads the unconditional MSDM"):
         load_prior(tmp_path / "conditional.ckpt")
+
+
+def test_unsupported_settings_and_damaged_zips_are_named(tmp_path):
+    """Dynamic thresholding (MSDM trains without it) is refused naming its value; a zip that is not a torch
+    checkpoint is 'cannot read the checkpoint' with the error's type; a net without attention loads."""
+    model = original(seed=7)
+    path = save_like_msdm(model, tmp_path / "thresholded.ckpt", diffusion_dynamic_threshold=0.9)
+    with pytest.raises(ValueError, match=r"thresholded.ckpt: dynamic thresholding \(0.9\) is not supported"):
+        load_prior(path)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "other.ckpt", "w") as archive:
+        archive.writestr("readme.txt", "not a checkpoint")
+    with pytest.raises(ValueError, match=r"other.ckpt: cannot read the checkpoint \(\w+Error\)$"):
+        load_prior(tmp_path / "other.ckpt")
+    plain = dict(attentions=[False, False, False], use_attention_bottleneck=False)
+    prior = load_msdm_prior(save_like_msdm(original(seed=8, **plain), tmp_path / "plain.ckpt", **plain))
+    assert not any(prior.unet.arch.attentions)
