@@ -126,6 +126,7 @@ def test_ancestral_step_splits_the_noise(eta):
 
     for sigma, following in pairs():
         assert ancestral_step(sigma, following, eta) == pytest.approx(split(sigma, following, eta), abs=1e-12)
+    assert ancestral_step(2.0, 1.0, eta) == pytest.approx(split(2.0, 1.0, eta), abs=1e-12)   # a level of exactly 1
 
 
 def test_ddnm_noise_free_is_the_null_space_decomposition():

@@ -57,3 +57,24 @@ def test_modes_are_an_isometry(shape):
     spec = op.spectral()
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(spec.from_modes(spec.to_modes(x)), x, atol=1e-5, rtol=0)
+
+
+def test_dense_matrix_in_chunks_equals_the_whole():
+    """Columns of the identity are pushed through the operator ``chunk`` at a time; any chunking gives the same matrix."""
+
+    a = torch.randn(4, 10, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    op = LinearOperator(lambda x: x @ a.T.to(x.dtype), (10,))
+    for chunk in (3, 4, 256):
+        torch.testing.assert_close(dense_matrix(op, chunk=chunk), a)
+
+
+def test_trace_estimate_is_seeded_and_exact_for_a_diagonal():
+    """Rademacher probes square to 1, so a diagonal matrix's trace comes out exactly; the same seed, the same value."""
+    from projdiff.operators.linalg import trace_estimate
+
+    d = torch.arange(1.0, 7.0)
+    assert trace_estimate(lambda z: z * d, (6,)) == pytest.approx(21.0)
+    dense = torch.randn(6, 6, generator=torch.Generator().manual_seed(1))
+    first = trace_estimate(lambda z: z @ dense.T, (6,), probes=8)
+    assert trace_estimate(lambda z: z @ dense.T, (6,), probes=8) == first
+    assert trace_estimate(lambda z: z @ dense.T, (6,), probes=8, seed=1) != first

@@ -11,7 +11,7 @@ import torch
 
 from projdiff.operators import (HDR, Blur, Colorization, CompressedSensing, Denoising, Inpainting, MatrixOperator,
                                 NonlinearOperator, PhaseRetrieval, SourceMask, SparseViewCT, SumOfSources)
-from projdiff.operators._common import frobenius_noise_gain
+from projdiff.operators._common import as_int, frobenius_noise_gain
 from projdiff.operators.kernels import gaussian_kernel, motion_kernel, normalize_kernel
 
 CASES = {
@@ -79,6 +79,8 @@ CASES = {
     "nonlinear shape": (lambda: NonlinearOperator(torch.tanh, (3, -2)), "input_shape: expected a sequence of at least 1 positive ints, got (3, -2)"),
     "nonlinear tol": (lambda: NonlinearOperator(torch.tanh, (3,), project_tol=-1e-4), "project_tol: expected a positive finite number, got -0.0001"),
     "nonlinear iterations": (lambda: NonlinearOperator(torch.tanh, (3,), project_max_iter=0), "project_max_iter: expected an int >= 1, got 0"),
+    "upper bound only": (lambda: as_int(7, "n", maximum=5), "n: expected an int <= 5, got 7"),
+    "no bounds": (lambda: as_int(2.5, "n"), "n: expected an int, got 2.5"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 

@@ -70,6 +70,8 @@ def test_sigma_grid_and_time_mapping():
     t = prior.sigma_to_t(prior.sigmas[[0, 10, 500, 999]].double())
     torch.testing.assert_close(t, torch.tensor([0.0, 10.0, 500.0, 999.0]), atol=1e-3, rtol=0)
     assert prior.sigma_to_t(torch.tensor([1e-9, 1e9])).tolist() == [0.0, 999.0]
+    between = (prior.sigmas[10].double().log() * 0.75 + prior.sigmas[11].double().log() * 0.25).exp()
+    torch.testing.assert_close(prior.sigma_to_t(between[None]), torch.tensor([10.25]), atol=1e-4, rtol=0)
 
 
 def test_learned_variance_channels_are_dropped():
@@ -240,3 +242,16 @@ def test_folder_layouts_class_names_and_metadata_load_as_documented(tmp_path):
                                                                  "beta_schedule": "no-such-schedule"}))
     with pytest.raises(ValueError, match=r"scheduler/config.json: not a usable scheduler config \(NotImplementedError"):
         DiffusersPrior.from_pretrained(flat)
+
+
+def test_a_conditional_prior_without_its_condition_names_what_it_got():
+    torch.manual_seed(1)
+    unet = UNet2DModel(sample_size=8, in_channels=2, out_channels=1, block_out_channels=(8, 16), norm_num_groups=4,
+                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
+                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    prior = DiffusersPrior(unet, DDPMScheduler())
+    message = r"^condition: this prior needs 1 condition channel\(s\) \(use prior.with_condition\(...\)\), got "
+    with pytest.raises(ValueError, match=message + r"None$"):
+        prior.denoise(torch.zeros(2, 1, 8, 8), torch.ones(2))
+    with pytest.raises(ValueError, match=message + r"\(2, 2, 8, 8\)$"):
+        prior.denoise(torch.zeros(2, 1, 8, 8), torch.ones(2), torch.zeros(2, 2, 8, 8))

@@ -216,3 +216,12 @@ def test_calling_a_prior_is_its_denoiser():
     prior = GaussianPrior(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 4)
     x, sigma = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)
     torch.testing.assert_close(prior(x, sigma), x * 4 / (4 + 4))
+
+
+def test_an_affine_map_scales_the_noise_range_and_the_data_scale():
+    base = GaussianPrior(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 4)
+    scaled = AffinePrior(base, scale=-0.5, shift=1.0)
+    assert scaled.sigma_data == pytest.approx(0.5 * base.sigma_data) and base.sigma_data == pytest.approx(2.0)
+    assert (scaled.sigma_min, scaled.sigma_max) == (pytest.approx(0.5 * base.sigma_min), pytest.approx(0.5 * base.sigma_max))
+    with pytest.raises(ValueError, match=r"^scale: expected a nonzero float, got 0$"):
+        AffinePrior(base, scale=0.0)
