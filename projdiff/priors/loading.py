@@ -57,5 +57,5 @@ def load_prior(name_or_dir: str | Path, *,
     path = Path(text)
     if not path.exists() and (text.startswith((".", "/", "~")) or text.count("/") != 1):
         raise FileNotFoundError(f"prior: {text} is neither a folder nor a hub id (owner/name) nor "
-                                f"bundled:NAME (bundled: {', '.join(bundled_priors()) or 'none'})")
+                                f"bundled:NAME (bundled: {', '.join(PREFIX + n for n in bundled_priors()) or 'none'})")
     return DiffusersPrior.from_pretrained(path)

@@ -130,6 +130,13 @@ def test_missing_folders_and_hub_ids_fail_clearly(tmp_path):
         projdiff.load_prior("bundled:nope")
     with pytest.raises(FileNotFoundError, match="neither a folder nor a hub id"):
         projdiff.load_prior(str(tmp_path / "missing"))
+    for text in ("a/b/c", "no-slash"):                     # not owner/name
+        with pytest.raises(FileNotFoundError, match=rf"^prior: {text} is neither a folder nor a hub id \(owner/name\) "
+                                                    r"nor bundled:NAME \(bundled: bundled:"):
+            projdiff.load_prior(text)
+    with pytest.raises(FileNotFoundError, match=r"missing.pth: no such file$"):   # .pt/.pth: ADM checkpoint files
+        projdiff.load_prior(tmp_path / "missing.pth")
+    assert projdiff.load_prior("bundled:fashion-mnist-32").shape == (1, None, None)
 
 
 class _LearnedVariance(_Constant):
