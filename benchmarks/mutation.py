@@ -98,6 +98,8 @@ EQUIVALENT = [
      "a list of Python ints becomes an int64 (long) tensor by default"),
     (r"torch\.load\((.+), weights_only=True\) => .*torch\.load\(\1, (weights_only=None)?\)",
      "torch 2.6+ loads with `weights_only=True` by default and treats None as the default"),
+    (r"1 / torch\.where\(head > 0, head, torch\.ones_like\(head\)\).* => .*1 / torch\.where\(head >= 0, head",
+     "the inner `where` only keeps 1 / 0 out of the division; the outer one sets every mode with s = 0 to 0"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",

@@ -154,3 +154,12 @@ def test_unsupported_settings_and_damaged_zips_are_named(tmp_path):
     plain = dict(attentions=[False, False, False], use_attention_bottleneck=False)
     prior = load_msdm_prior(save_like_msdm(original(seed=8, **plain), tmp_path / "plain.ckpt", **plain))
     assert not any(prior.unet.arch.attentions)
+
+
+def test_weights_that_do_not_fit_the_inferred_network_are_refused(tmp_path):
+    """A tensor the inferred network has no place for is not silently dropped (strict loading)."""
+    weights = {f"model.{k}": v for k, v in original(seed=9).state_dict().items()}
+    weights["model.unet.stray.weight"] = torch.zeros(3)
+    torch.save({"state_dict": weights}, tmp_path / "stray.ckpt")
+    with pytest.raises(ValueError, match=r"stray.ckpt: the weights do not fit the inferred MSDM network \(.*stray"):
+        load_prior(tmp_path / "stray.ckpt")
