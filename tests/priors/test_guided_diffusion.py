@@ -250,3 +250,20 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
                  str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "bad.pt: not a PyTorch state dict" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unused_keys_and_mixed_head_sizes_are_named():
+    """Keys the layout does not use are listed (three, then a count); heads of unequal size cannot be expressed."""
+    from dataclasses import replace
+
+    state = randomize(ReferenceADM(TINY)).state_dict()
+    with pytest.raises(ValueError, match=r"^keys the ADM layout does not use: extra\.0, extra\.1, extra\.2$"):
+        guided_diffusion.convert_state_dict({**state, **{f"extra.{i}": torch.zeros(1) for i in range(3)}}, TINY)
+    with pytest.raises(ValueError, match=r"^keys the ADM layout does not use: extra\.0, extra\.1, extra\.2 and 2 more$"):
+        guided_diffusion.convert_state_dict({**state, **{f"extra.{i}": torch.zeros(1) for i in range(5)}}, TINY)
+    # attention at 16 px (width 64) and in the middle (width 64) with 4 heads: one size, 16
+    assert guided_diffusion.attention_head_dim(replace(TINY, num_head_channels=-1, num_heads=4)) == 16
+    mixed = replace(TINY, channel_mult=(1, 2, 4), attention_resolutions=(16,), num_head_channels=-1, num_heads=4)
+    with pytest.raises(ValueError, match=r"^num_heads=4 on attention widths \[64, 128\] gives head sizes \[16, 32\]; "
+                                         r"diffusers' UNet2DModel has one head size$"):
+        guided_diffusion.attention_head_dim(mixed)

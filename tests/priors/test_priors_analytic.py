@@ -225,3 +225,12 @@ def test_an_affine_map_scales_the_noise_range_and_the_data_scale():
     assert (scaled.sigma_min, scaled.sigma_max) == (pytest.approx(0.5 * base.sigma_min), pytest.approx(0.5 * base.sigma_max))
     with pytest.raises(ValueError, match=r"^scale: expected a nonzero float, got 0$"):
         AffinePrior(base, scale=0.0)
+
+
+def test_the_mixture_denoiser_answers_in_the_input_dtype():
+    """Computed in float64, returned as the input's dtype (float32 in, float32 out, same values to rounding)."""
+    prior = GaussianMixturePrior(torch.tensor([0.3, 0.7]), torch.tensor([[1.0, 0.0], [-1.0, 2.0]]), [torch.ones(2), torch.ones(2)])
+    x = torch.tensor([[0.5, 1.0]])
+    out = prior.denoise(x, torch.tensor([0.7]))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.double(), prior.denoise(x.double(), torch.tensor([0.7], dtype=torch.float64)))
