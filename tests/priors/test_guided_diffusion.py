@@ -207,6 +207,9 @@ def _write(path, obj):
     ("diffusers", r"not a guided-diffusion \(ADM\) UNet state dict"),
     ("class-conditional", r"a class-conditional ADM checkpoint \(label_emb\)"),
     ("extra-key", r"keys the ADM layout does not use: extra\.weight"),
+    ("conv-resampling", r"an ADM checkpoint with convolutional up/down-sampling \(resblock_updown=False\); only "
+                        r"resblock_updown=True is supported"),
+    ("truncated", r"not a guided-diffusion \(ADM\) UNet state dict \(no input_blocks\.0\.0\.weight\)"),
 ])
 def test_a_file_that_is_not_a_supported_adm_state_dict_is_one_line(content, message, tmp_path):
     path = tmp_path / "model.pt"
@@ -222,6 +225,10 @@ def test_a_file_that_is_not_a_supported_adm_state_dict_is_one_line(content, mess
 
         _write(path, UNet2DModel(block_out_channels=(32, 32), down_block_types=("DownBlock2D",) * 2,
                                  up_block_types=("UpBlock2D",) * 2).state_dict())
+    elif content == "conv-resampling":
+        _write(path, {**state, "input_blocks.3.0.op.weight": torch.zeros(1)})
+    elif content == "truncated":
+        _write(path, {k: v for k, v in state.items() if not k.startswith("input_blocks.0.")})
     elif content == "class-conditional":
         _write(path, {**state, "label_emb.weight": torch.zeros(10, 128)})
     else:
