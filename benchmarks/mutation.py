@@ -133,10 +133,10 @@ def undecorate(path: Path) -> None:
         path.write_text("\n".join(lines) + "\n")
 
 
-def prepare(group: str) -> Path:
+def prepare(group: str, tag: str = "") -> Path:
     """A copy of the tracked (and untracked, not ignored) files with the group's mutmut section."""
     modules, tests = GROUPS[group]
-    folder = WORK / group
+    folder = WORK / f"{group}{tag}"
     shutil.rmtree(folder, ignore_errors=True)
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.splitlines()
@@ -220,8 +220,8 @@ def stratified_sample(names: list[str], fraction: float, seed: int) -> list[str]
 
 
 def run_group(group: str, timeout: float | None, sample: float | None = None, seed: int = 0,
-              children: int = 1) -> tuple[dict[str, str], Path, float]:
-    folder = prepare(group)
+              children: int = 1, tag: str = "") -> tuple[dict[str, str], Path, float]:
+    folder = prepare(group, tag)
     start = time.time()
     chosen: list[str] = []
     if sample is not None:
@@ -332,7 +332,7 @@ def _undecorated(path: Path) -> str:
     return text
 
 
-def recheck(group: str, names: list[str]) -> dict[str, bool | None]:
+def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | None]:
     """Whether the tests as they are now kill each named survivor of an earlier run of ``group``.
 
     The copy's package and tests are replaced by the current ones. A survivor whose module has
@@ -341,7 +341,7 @@ def recheck(group: str, names: list[str]) -> dict[str, bool | None]:
     run (``-x``): those mutmut recorded for its function during the run, plus every test file that is
     new or changed since then (they first run once on the unmutated copy and must pass).
     """
-    folder = WORK / group
+    folder = WORK / f"{group}{tag}"
     stats = json.loads((folder / "mutants" / "mutmut-stats.json").read_text())
     mapped = stats["tests_by_mangled_function_name"]
     current = {m: _undecorated(ROOT / m) for m in {module_of(n) for n in names}}
@@ -391,6 +391,7 @@ def main() -> None:
                         help="run this share (0-1] of every module's mutants, drawn at random (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     parser.add_argument("--children", type=int, default=1, help="mutmut child processes (default 1)")
+    parser.add_argument("--tag", default="", help="suffix of the run folders, runs/mutation/GROUP<TAG> (default none)")
     parser.add_argument("--report-only", action="store_true",
                         help="report the results already in runs/mutation/GROUP instead of running mutmut")
     parser.add_argument("--recheck", action="store_true",
@@ -399,15 +400,15 @@ def main() -> None:
     args = parser.parse_args()
     groups = args.group or ["core", "core-apps"]
     if args.report_only or args.recheck:
-        results = {g: (statuses(WORK / g), WORK / g, float("nan")) for g in groups}
+        results = {g: (statuses(WORK / f"{g}{args.tag}"), WORK / f"{g}{args.tag}", float("nan")) for g in groups}
     else:
-        results = {g: run_group(g, args.timeout, args.sample, args.seed, args.children) for g in groups}
+        results = {g: run_group(g, args.timeout, args.sample, args.seed, args.children, args.tag) for g in groups}
     rechecked = {}
     if args.recheck:
         for g in groups:
             live = [n for n, state in results[g][0].items() if state not in DETECTED and state != "not checked"]
-            changes = diff_lines(WORK / g, live)
-            rechecked.update(recheck(g, [n for n in live if not equivalence(changes[n])]))
+            changes = diff_lines(WORK / f"{g}{args.tag}", live)
+            rechecked.update(recheck(g, [n for n in live if not equivalence(changes[n])], args.tag))
     emit(args.write, "mutation", "Mutation testing of the core (tests issue)", report(results, rechecked))
 
 
