@@ -108,6 +108,8 @@ EQUIVALENT = [
      r"(?!.* => .*(device=[\w.]*device|\.to\([\w.]*device\)|_device\(\)))",
      "equivalent on this CPU-only machine: drops a device placement (tensors default to the CPU); on a GPU it "
      "would be a real bug, which only a test run with a GPU can catch"),
+    (r"\(\(v\*\*2\)\.sum\(-1\).* => .*\(\(v\*\*2\)\.sum\(\+1\)",
+     "`v` has shape (N, D): axes 1 and -1 are the same"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",

@@ -118,3 +118,11 @@ def test_overrelaxation_auto_acts_only_for_priors_with_an_exact_denoiser():
     assert torch.equal(run(gaussian), run(gaussian, overrelaxation=-0.8))
     assert not torch.equal(run(gaussian), run(gaussian, overrelaxation=0.0))
     assert not torch.equal(run(Opaque(), overrelaxation=-0.8), run(Opaque()))
+
+
+def test_the_reflection_rule_is_two_then_one_on_the_last_step():
+    """Over-relaxed levels use the exact reflection ``lr = 2``; the last update (to ``sigma' = 0``) keeps ``lr = 1``:
+    it returns the denoised estimate itself, not a reflection past it."""
+    from projdiff.engine.projdiff_sampler import reflection_step_size
+
+    assert reflection_step_size(0.1, 0.05) == 2.0 and reflection_step_size(0.01, 0.0) == 1.0

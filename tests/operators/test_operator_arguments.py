@@ -81,6 +81,7 @@ CASES = {
     "nonlinear iterations": (lambda: NonlinearOperator(torch.tanh, (3,), project_max_iter=0), "project_max_iter: expected an int >= 1, got 0"),
     "upper bound only": (lambda: as_int(7, "n", maximum=5), "n: expected an int <= 5, got 7"),
     "no bounds": (lambda: as_int(2.5, "n"), "n: expected an int, got 2.5"),
+    "random fraction type": (lambda: Inpainting.random((4,), "half"), "fraction_observed: expected a finite number, got 'half'"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 

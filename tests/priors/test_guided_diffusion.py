@@ -274,3 +274,15 @@ def test_unused_keys_and_mixed_head_sizes_are_named():
     with pytest.raises(ValueError, match=r"^num_heads=4 on attention widths \[64, 128\] gives head sizes \[16, 32\]; "
                                          r"diffusers' UNet2DModel has one head size$"):
         guided_diffusion.attention_head_dim(mixed)
+
+
+def test_a_half_precision_checkpoint_loads_in_float32_and_a_short_one_is_named(tmp_path):
+    """Weights saved in float16 are cast to float32 (the UNet runs in float32); a state dict missing a tensor of the
+    layout names it."""
+    state = randomize(ReferenceADM(TINY)).state_dict()
+    unet, _ = guided_diffusion.unet_from_adm({k: v.half() for k, v in state.items()}, TINY)
+    assert {p.dtype for p in unet.parameters()} == {torch.float32}
+    short = {k: v for k, v in state.items() if k != "out.2.bias"}
+    with pytest.raises(ValueError, match=r"^the checkpoint does not fill the equivalent UNet: Missing key\(s\) in "
+                                         r"state_dict: \"conv_out.bias\""):
+        guided_diffusion.unet_from_adm(short, TINY)
