@@ -110,6 +110,8 @@ EQUIVALENT = [
      "would be a real bug, which only a test run with a GPU can catch"),
     (r"\(\(v\*\*2\)\.sum\(-1\).* => .*\(\(v\*\*2\)\.sum\(\+1\)",
      "`v` has shape (N, D): axes 1 and -1 are the same"),
+    (r"return cls\(flat\.reshape\(draw_shape\)\.expand\(shape\), shape\) => .*, None\)",
+     "the mask is expanded to `shape`, and `Inpainting` takes the mask's shape when `input_shape` is None"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",

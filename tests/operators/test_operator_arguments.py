@@ -82,6 +82,9 @@ CASES = {
     "upper bound only": (lambda: as_int(7, "n", maximum=5), "n: expected an int <= 5, got 7"),
     "no bounds": (lambda: as_int(2.5, "n"), "n: expected an int, got 2.5"),
     "random fraction type": (lambda: Inpainting.random((4,), "half"), "fraction_observed: expected a finite number, got 'half'"),
+    "mask values": (lambda: Inpainting([1.0, float("nan")]), "mask: expected finite values, got NaN or inf"),
+    "mask type": (lambda: Inpainting(object()), "mask: expected a real tensor or array, got object"),
+    "mask shape": (lambda: Inpainting([1.0, 0.0], input_shape=(0,)), "input_shape: expected a sequence of at least 1 positive ints, got (0,)"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 
