@@ -112,3 +112,12 @@ def test_equivalent_noise_columns():
     torch.testing.assert_close(column.flatten(), torch.tensor([0.1, 0.2], dtype=torch.float64))
     halves = Problem(_Float32(), torch.zeros(2, 2), torch.tensor([0.1, 0.2], dtype=torch.float64))
     assert halves.equivalent_noise_column().dtype == torch.float64
+
+
+def test_default_sigmas_are_projdiffs_unless_a_baseline_is_named():
+    from projdiff.engine.solve import default_sigmas
+    from projdiff.priors import GaussianPrior
+
+    prior = GaussianPrior(torch.zeros(4), torch.eye(4) * 0.25)
+    torch.testing.assert_close(default_sigmas(prior, 20), projdiff_sigmas(20, prior.sigma_min, prior.sigma_max, 0.5))
+    torch.testing.assert_close(default_sigmas(prior, 20, "dps"), karras_sigmas(20, prior.sigma_min, prior.sigma_max))
