@@ -234,3 +234,19 @@ def test_the_mixture_denoiser_answers_in_the_input_dtype():
     out = prior.denoise(x, torch.tensor([0.7]))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out.double(), prior.denoise(x.double(), torch.tensor([0.7], dtype=torch.float64)))
+
+
+def test_a_full_covariance_is_checked_relative_to_its_scale_and_kept_in_float64():
+    """Square, symmetric and PSD up to rounding relative to the largest eigenvalue (a 1e6-scale matrix with an
+    eigenvalue of -1e-4 is rounding, one of -1 is not); a float32 matrix is factored in float64."""
+    with pytest.raises(ValueError, match=r"^cov: expected a square matrix, got shape \(2, 3\)$"):
+        Covariance.full(torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"^cov: expected a square matrix, got shape \(3,\)$"):
+        Covariance.full(torch.ones(3))
+    q = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64))[0]
+    nearly = (q * torch.tensor([1e6, 1.0, -1e-4], dtype=torch.float64)) @ q.T
+    Covariance.full((nearly + nearly.T) / 2)
+    negative = (q * torch.tensor([1e6, 1.0, -1.0], dtype=torch.float64)) @ q.T
+    with pytest.raises(ValueError, match=r"^cov: expected a positive semi-definite matrix, got eigenvalue -1$"):
+        Covariance.full((negative + negative.T) / 2)
+    assert Covariance.full(torch.eye(2, dtype=torch.float32) * 2).dense().dtype == torch.float64
