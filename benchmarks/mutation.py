@@ -281,7 +281,7 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]], rechecked: di
     score = total["killed"] / max(1, checked - total["equivalent"])
     low, high = wilson(total["killed"], checked - total["equivalent"])
     cell = lambda text: text.replace("|", "/")  # noqa: E731
-    lines = ["mutmut 3.8.1, one child process, default mutation operators; tests per group as in "
+    lines = ["mutmut 3.8.1, default mutation operators; tests per group as in "
              "`benchmarks/mutation.py` (`GROUPS`). Score = killed / (mutants run - equivalent); "
              "killed includes mutmut's 'timeout' (a mutant that makes the tests run past its CPU limit). "
              "'no tests' (no selected test calls the function) counts as surviving; "
