@@ -85,6 +85,8 @@ CASES = {
     "mask values": (lambda: Inpainting([1.0, float("nan")]), "mask: expected finite values, got NaN or inf"),
     "mask type": (lambda: Inpainting(object()), "mask: expected a real tensor or array, got object"),
     "mask shape": (lambda: Inpainting([1.0, 0.0], input_shape=(0,)), "input_shape: expected a sequence of at least 1 positive ints, got (0,)"),
+    "box shape": (lambda: Inpainting.box((8,), top=0, left=0, height=1, width=1),
+                  "input_shape: expected a sequence of at least 2 positive ints, got (8,)"),
     "motion angle": (lambda: motion_kernel(5, length=1.0, angle=float("inf")), "angle: expected a finite number, got inf"),
 }
 

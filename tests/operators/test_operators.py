@@ -320,6 +320,7 @@ def test_ct_geometry_of_one_pixel_at_the_image_edge():
     np.testing.assert_allclose(sinogram[0], at_0, atol=1e-9)
     np.testing.assert_allclose(sinogram[2], at_90, atol=1e-9)
     assert [SparseViewCT(size, 2).detector_count for size in (3, 4, 5)] == [5, 7, 9]
+    assert SparseViewCT(n, [30.0]).output_shape == (1, 1, op.detector_count)          # one given angle is enough
 
 
 def test_printed_operators_show_their_configuration():

@@ -175,6 +175,7 @@ def test_load_prior_reads_a_checkpoint_file_and_saves_a_diffusers_folder(tmp_pat
     assert prior.metadata["source"] == "guided-diffusion" and prior.metadata["architecture"]["learn_sigma"] is True
     assert prior.scheduler.config.variance_type == "learned_range"
     assert guided_diffusion.adm_scheduler(False).config.variance_type == "fixed_large"
+    assert guided_diffusion.adm_scheduler().config.variance_type == "learned_range"    # the released models learn it
     prior.save_pretrained(tmp_path / "folder")
     again = load_prior(tmp_path / "folder")
     x, sigma = torch.randn(2, 3, 16, 16), torch.tensor([0.5, 20.0])

@@ -102,14 +102,26 @@ def test_wrong_files_are_one_line_errors(tmp_path, make, message):
 def test_a_checkpoint_cannot_run_code(tmp_path):
     """Globals in the file become inert stand-ins: a planted callable is never called."""
 
+    import os
+
+    marker = tmp_path / "code-ran"
+
     class Planted:
         def __reduce__(self):
-            return (print, ("code from a checkpoint ran",))
+            return (os.mkdir, (str(marker),))
 
     path = tmp_path / "planted.ckpt"
     torch.save({"state_dict": {f"model.{k}": v for k, v in original().state_dict().items()},
                 "hyper_parameters": {"attention_heads": 2, "resnet_groups": 4, "payload": Planted()}}, path)
-    assert isinstance(load_prior(path), MSDMPrior)
+    try:
+        load_prior(path)                 # the stand-in may load or refuse the file; the payload must never run
+    except ValueError as err:
+        assert "cannot read the checkpoint" in str(err)
+    assert not marker.exists()
+    printed = tmp_path / "printed.ckpt"  # a builtin becomes an inert stand-in and the file loads
+    torch.save({"state_dict": {f"model.{k}": v for k, v in original().state_dict().items()},
+                "hyper_parameters": {"attention_heads": 2, "payload": print}}, printed)
+    assert isinstance(load_prior(printed), MSDMPrior)
 
 
 def test_cli_separates_with_an_msdm_checkpoint(model_and_file, tmp_path, capsys):

@@ -250,3 +250,8 @@ def test_a_full_covariance_is_checked_relative_to_its_scale_and_kept_in_float64(
     with pytest.raises(ValueError, match=r"^cov: expected a positive semi-definite matrix, got eigenvalue -1$"):
         Covariance.full((negative + negative.T) / 2)
     assert Covariance.full(torch.eye(2, dtype=torch.float32) * 2).dense().dtype == torch.float64
+
+
+def test_a_negative_variance_is_refused():
+    with pytest.raises(ValueError, match=r"^cov: expected non-negative variances, got a negative one$"):
+        Covariance.diagonal(torch.tensor([1.0, -0.5]))
