@@ -108,7 +108,9 @@ def test_unet1d_prior_and_solve_on_multichannel_signals():
 def test_solve_with_a_unet_in_pixel_units():
     from projdiff.operators.base import LinearOperator
 
-    prior = AffinePrior.unit_interval(DiffusersPrior(tiny_unet2d(), DDPMScheduler()))
+    base = DiffusersPrior(tiny_unet2d(), DDPMScheduler())
+    prior = AffinePrior.unit_interval(base)
+    torch.testing.assert_close(prior.sigmas, base.sigmas / 2)          # [-1, 1] -> [0, 1] halves every noise level
     op = LinearOperator(lambda x: x[..., ::2, :], (1, 8, 8))
     y = torch.rand(1, 1, 4, 8)
     res = projdiff.solve(op, prior, y, sigma_y=0.05, steps=4, seed=0, progress=False)

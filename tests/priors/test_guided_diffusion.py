@@ -271,6 +271,8 @@ def test_unused_keys_and_mixed_head_sizes_are_named():
         guided_diffusion.convert_state_dict({**state, **{f"extra.{i}": torch.zeros(1) for i in range(5)}}, TINY)
     # attention at 16 px (width 64) and in the middle (width 64) with 4 heads: one size, 16
     assert guided_diffusion.attention_head_dim(replace(TINY, num_head_channels=-1, num_heads=4)) == 16
+    with pytest.raises(ValueError, match=r"^num_head_channels=24 does not divide the attention widths \[64\]$"):
+        guided_diffusion.attention_head_dim(replace(TINY, num_head_channels=24))
     mixed = replace(TINY, channel_mult=(1, 2, 4), attention_resolutions=(16,), num_head_channels=-1, num_heads=4)
     with pytest.raises(ValueError, match=r"^num_heads=4 on attention widths \[64, 128\] gives head sizes \[16, 32\]; "
                                          r"diffusers' UNet2DModel has one head size$"):
