@@ -110,6 +110,8 @@ EQUIVALENT = [
      "would be a real bug, which only a test run with a GPU can catch"),
     (r"\(\(v\*\*2\)\.sum\(-1\).* => .*\(\(v\*\*2\)\.sum\(\+1\)",
      "`v` has shape (N, D): axes 1 and -1 are the same"),
+    (r"quad, logdet = \(coef\*\*2 / lam\)\.sum\(-1\).* => .*\(coef\*\*2 / lam\)\.sum\(\+1\)",
+     "`coef` has shape (N, r): axes 1 and -1 are the same"),
     (r"return cls\(flat\.reshape\(draw_shape\)\.expand\(shape\), shape\) => .*, None\)",
      "the mask is expanded to `shape`, and `Inpainting` takes the mask's shape when `input_shape` is None"),
     (r"x\[\.\.\., 2:3, :, :\] => .*x\[\.\.\., 2:4, :, :\]",

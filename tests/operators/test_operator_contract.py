@@ -150,3 +150,13 @@ def test_tight_operators_state_their_frame_constant(name: str) -> None:
     basis = torch.eye(m, dtype=torch.float64).reshape(m, *op.output_shape)
     gram = op.double()(op.double().adjoint(basis)).reshape(m, m)
     torch.testing.assert_close(gram, c * torch.eye(m, dtype=torch.float64))
+
+
+def test_a_linear_operator_without_a_forward_says_which_method_is_missing():
+    from projdiff.operators import LinearOperator
+
+    class Half(LinearOperator):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"^Half\.forward$"):
+        Half(input_shape=(3,))(torch.zeros(3))

@@ -255,3 +255,12 @@ def test_a_full_covariance_is_checked_relative_to_its_scale_and_kept_in_float64(
 def test_a_negative_variance_is_refused():
     with pytest.raises(ValueError, match=r"^cov: expected non-negative variances, got a negative one$"):
         Covariance.diagonal(torch.tensor([1.0, -0.5]))
+
+
+def test_posterior_draws_are_mean_plus_the_symmetric_root_times_z():
+    """``mean + C^(1/2) z`` with the symmetric (eigen) square root, so a singular covariance is fine."""
+    from projdiff.priors.posterior import _sample_gaussian
+
+    cov = torch.tensor([[4.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    mean, z = torch.tensor([1.0, -1.0], dtype=torch.float64), torch.tensor([0.5, 3.0], dtype=torch.float64)
+    torch.testing.assert_close(_sample_gaussian(mean, cov, z), torch.tensor([2.0, -1.0], dtype=torch.float64))
