@@ -130,6 +130,9 @@ EQUIVALENT = [
      "the box mask is built with `shape`, and `Inpainting` takes the mask's shape when `input_shape` is None"),
     (r"work\(torch\.zeros\(\(1, \*operator\.input_shape\).* => .*work\(torch\.zeros\(\(2, \*operator\.input_shape\)",
      "a probe that only asks whether the operator runs in float64: its batch size does not matter"),
+    (r"torch\.as_tensor\((cov|mean), dtype=torch\.float64\) => .*torch\.as_tensor\(\1, \)",
+     "float32 values promote exactly to float64 where they are used (`Covariance` converts, the denoiser computes "
+     "in float64)"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",
