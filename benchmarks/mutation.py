@@ -133,6 +133,9 @@ EQUIVALENT = [
     (r"torch\.as_tensor\((cov|mean), dtype=torch\.float64\) => .*torch\.as_tensor\(\1, \)",
      "float32 values promote exactly to float64 where they are used (`Covariance` converts, the denoiser computes "
      "in float64)"),
+    (r'^residual = None => residual = ""$',
+     "the first level is never over-relaxed (it is above 0.075 times itself), so the loop sets `residual = None` "
+     "before any use"),
     (r'f"image_size=\{self\.input_shape\[-1\]\}.* => .*f"image_size=\{self\.input_shape\[-2\]\}',
      "a CT slice is square (`input_shape` (1, n, n)): its last two sizes are equal"),
     (r"json\.dumps\(config, indent=2\).* => .*json\.dumps\(config, indent=3\)",

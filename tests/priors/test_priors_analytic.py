@@ -264,3 +264,9 @@ def test_posterior_draws_are_mean_plus_the_symmetric_root_times_z():
     cov = torch.tensor([[4.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
     mean, z = torch.tensor([1.0, -1.0], dtype=torch.float64), torch.tensor([0.5, 3.0], dtype=torch.float64)
     torch.testing.assert_close(_sample_gaussian(mean, cov, z), torch.tensor([2.0, -1.0], dtype=torch.float64))
+
+
+def test_mixture_weights_must_be_non_negative_with_a_positive_sum():
+    for weights in ([-0.5, 1.5], [0.0, 0.0]):
+        with pytest.raises(ValueError, match=r"^weights: expected non-negative values with a positive sum, got \["):
+            GaussianMixturePrior(torch.tensor(weights), torch.zeros(2, 2), [torch.ones(2), torch.ones(2)])
