@@ -164,6 +164,8 @@ class _NoProjection(Operator):
     (dict(y=torch.zeros(2, 63)), ValueError, r"y: expected shape \(B, 64\)"),
     (dict(y=torch.zeros(64)), ValueError, r"y: expected shape \(B, 64\)"),
     (dict(y=torch.full((1, 64), float("nan"))), ValueError, "y: expected finite values, got 64 NaN"),
+    (dict(y=[[0.0] * 64]), TypeError, r"^y: expected a torch.Tensor of shape \(B, \*operator.output_shape\), got list$"),
+    (dict(y=torch.zeros(1, 64, dtype=torch.int64)), TypeError, r"^y: expected a floating-point tensor, got dtype torch.int64$"),
     (dict(sigma_y=-0.1), ValueError, "sigma_y: expected finite values >= 0"),
     (dict(steps=0), ValueError, "steps: expected an int >= 1, got 0"),
     (dict(num_samples=0), ValueError, "num_samples: expected an int >= 1"),
@@ -251,3 +253,12 @@ def test_solve_uses_the_projdiff_levels_and_karras_for_the_baselines(problem):
         seen[method] = levels
     assert seen["projdiff"][0] == pytest.approx(4 * prior.sigma_data)
     assert seen["ddnm"][0] == pytest.approx(prior.sigma_max)
+
+
+def test_a_measurement_of_the_wrong_shape_is_named_with_the_operators_shape():
+    from projdiff.operators import Inpainting
+    from projdiff.priors import GaussianPrior
+
+    prior = GaussianPrior(torch.zeros(1, 2, 3), torch.eye(6))
+    with pytest.raises(ValueError, match=r"^y: expected shape \(B, 1, 2, 3\) for Inpainting, got \(1, 6\)$"):
+        projdiff.solve(Inpainting(torch.ones(1, 2, 3)), prior, torch.zeros(1, 6), progress=False)
