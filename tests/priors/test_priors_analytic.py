@@ -270,3 +270,13 @@ def test_mixture_weights_must_be_non_negative_with_a_positive_sum():
     for weights in ([-0.5, 1.5], [0.0, 0.0]):
         with pytest.raises(ValueError, match=r"^weights: expected non-negative values with a positive sum, got \["):
             GaussianMixturePrior(torch.tensor(weights), torch.zeros(2, 2), [torch.ones(2), torch.ones(2)])
+
+
+def test_sigma_column_broadcasts_a_float_or_one_level_per_item():
+    from projdiff.priors.base import sigma_column
+
+    x = torch.zeros(3, 2, 2)
+    torch.testing.assert_close(sigma_column(0.5, x), torch.full((3, 1, 1), 0.5))
+    torch.testing.assert_close(sigma_column(torch.tensor([1.0, 2.0, 3.0]), x), torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1))
+    with pytest.raises(ValueError, match=r"^sigma: expected a float or shape \(3,\), got \(2,\)$"):
+        sigma_column(torch.tensor([1.0, 2.0]), x)
