@@ -280,3 +280,13 @@ def test_sigma_column_broadcasts_a_float_or_one_level_per_item():
     torch.testing.assert_close(sigma_column(torch.tensor([1.0, 2.0, 3.0]), x), torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1))
     with pytest.raises(ValueError, match=r"^sigma: expected a float or shape \(3,\), got \(2,\)$"):
         sigma_column(torch.tensor([1.0, 2.0]), x)
+
+
+def test_the_posterior_is_noise_free_unless_told_otherwise():
+    from projdiff.operators import Inpainting
+
+    prior = GaussianPrior(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    op, y = Inpainting(torch.tensor([1.0, 0.0, 1.0])), torch.tensor([[0.4, 0.0, -0.2]], dtype=torch.float64)
+    default = prior.posterior(op, y)
+    torch.testing.assert_close(default.means, prior.posterior(op, y, 0.0).means)
+    torch.testing.assert_close(default.means[0, 0], torch.tensor([0.4, 0.0, -0.2], dtype=torch.float64))
