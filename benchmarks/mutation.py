@@ -223,6 +223,43 @@ print(json.dumps(out))
 """
 
 
+FULL_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+print(json.dumps({name: get_diff_for_mutant(name, path=find_mutant(name).path) for name in sys.argv[1:]}))
+"""
+
+
+def apply_mutant(folder: Path, name: str, diff: str) -> None:
+    """Write mutant ``name`` into the copy's source, replacing exactly its function or method.
+
+    (``mutmut apply`` puts a method's mutant into the first function of that name in the module, which
+    is the wrong one when several classes define it.) ``diff`` is mutmut's diff of the function's text.
+    """
+    path = folder / module_of(name)
+    lines = path.read_text().split("\n")
+    owner = name.split(".")[-1].split("__mutmut_")[0]
+    parts = owner[2:].split("\u01c1") if owner.startswith("x\u01c1") else [owner[2:]]
+    nodes = ast.parse(path.read_text()).body
+    for part in parts:
+        node = next(n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part)
+        nodes = node.body
+    start, end = node.lineno - 1, node.end_lineno
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    function = [line[len(indent):] if line.startswith(indent) else line for line in lines[start:end]]
+    hunks = re.split(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@.*$", diff, flags=re.M)[1:]
+    for first, body in reversed(list(zip(hunks[::2], hunks[1::2]))):
+        text = [line for line in body.split("\n")[1:] if line[:1] in (" ", "-", "+")]
+        before = [line[1:] for line in text if line[:1] in (" ", "-")]
+        after = [line[1:] for line in text if line[:1] in (" ", "+")]
+        at = int(first) - 1
+        if [f.rstrip() for f in function[at : at + len(before)]] != [b.rstrip() for b in before]:
+            raise RuntimeError(f"{name}: the function in {path} is not the one the mutant was made from")
+        function[at : at + len(before)] = after
+    lines[start:end] = [indent + line if line.strip() else line for line in function]
+    path.write_text("\n".join(lines))
+
+
 def diff_lines(folder: Path, names: list[str]) -> dict[str, str]:
     """The mutated line(s) of each mutant, as ``old => new`` (one process for all of them)."""
     if not names:
@@ -365,7 +402,7 @@ def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | Non
 
     The copy's package and tests are replaced by the current ones. A survivor whose module has
     changed since the run is not re-checked (``None``: its mutant no longer describes the code).
-    Each other survivor is written into the copy with ``mutmut apply`` and every test file that is new
+    Each other survivor is written into the copy (``apply_mutant``) and every test file that is new
     or changed since the run is run on it (``-x``; the unchanged tests already let it through). The
     new or changed files first run once on the unmutated copy and must pass.
     """
@@ -386,6 +423,9 @@ def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | Non
         clean = subprocess.run([*pytest, *new_tests], cwd=folder, env=env, capture_output=True, text=True)
         if clean.returncode != 0:
             raise SystemExit(f"recheck: the new or changed tests fail without a mutant:\n{clean.stdout[-2000:]}")
+    done = subprocess.run([sys.executable, "-c", FULL_DIFFS, *names], cwd=folder, env=env, capture_output=True,
+                          text=True, check=True)
+    diffs = json.loads(done.stdout.splitlines()[-1])
     killed: dict[str, bool | None] = {}
     for name in names:
         module = module_of(name)
@@ -395,7 +435,7 @@ def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | Non
         source = folder / module
         original = source.read_text()
         try:
-            mutmut(folder, "apply", name)
+            apply_mutant(folder, name, diffs[name])
             done = subprocess.run([*pytest, *new_tests], cwd=folder, env=env, capture_output=True, text=True)
             killed[name] = done.returncode != 0
         finally:
