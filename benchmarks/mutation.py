@@ -409,9 +409,15 @@ def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | Non
     folder = WORK / f"{group}{tag}"
     current = {m: _undecorated(ROOT / m) for m in {module_of(n) for n in names}}
     unchanged = {m for m, text in current.items() if (folder / m).read_text() == text}
-    new_tests = sorted(str(t.relative_to(ROOT)) for t in (ROOT / "tests").rglob("test_*.py")
-                       if not (folder / t.relative_to(ROOT)).exists()
-                       or (folder / t.relative_to(ROOT)).read_bytes() != t.read_bytes())
+    copied = re.match(r"copied from commit (\w+) at", (folder / "RUN.txt").read_text())
+    if copied:  # the copy's tests are those of that commit (a re-check replaces them)
+        changed = subprocess.run(["git", "diff", "--name-only", copied.group(1), "--", "tests"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout.split()
+        new_tests = sorted(name for name in changed if Path(name).name.startswith("test_") and (ROOT / name).exists())
+    else:
+        new_tests = sorted(str(t.relative_to(ROOT)) for t in (ROOT / "tests").rglob("test_*.py")
+                           if not (folder / t.relative_to(ROOT)).exists()
+                           or (folder / t.relative_to(ROOT)).read_bytes() != t.read_bytes())
     for sub in ("projdiff", "tests"):
         shutil.rmtree(folder / sub)
         shutil.copytree(ROOT / sub, folder / sub, ignore=shutil.ignore_patterns("__pycache__"))
