@@ -244,19 +244,25 @@ def apply_mutant(folder: Path, name: str, diff: str) -> None:
     for part in parts:
         node = next(n for n in nodes if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == part)
         nodes = node.body
-    start, end = node.lineno - 1, node.end_lineno
-    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-    function = [line[len(indent):] if line.startswith(indent) else line for line in lines[start:end]]
+    start = (node.decorator_list[0].lineno if node.decorator_list else node.lineno) - 1
+    span = lines[start : node.end_lineno]
     hunks = re.split(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@.*$", diff, flags=re.M)[1:]
-    for first, body in reversed(list(zip(hunks[::2], hunks[1::2]))):
-        text = [line for line in body.split("\n")[1:] if line[:1] in (" ", "-", "+")]
-        before = [line[1:] for line in text if line[:1] in (" ", "-")]
-        after = [line[1:] for line in text if line[:1] in (" ", "+")]
-        at = int(first) - 1
-        if [f.rstrip() for f in function[at : at + len(before)]] != [b.rstrip() for b in before]:
-            raise RuntimeError(f"{name}: the function in {path} is not the one the mutant was made from")
-        function[at : at + len(before)] = after
-    lines[start:end] = [indent + line if line.strip() else line for line in function]
+    for first, body in zip(hunks[::2], hunks[1::2]):
+        at, removed, added = int(first) - 1, [], []
+        for line in (line for line in body.split("\n")[1:] if line[:1] in (" ", "-", "+")):
+            if line[0] == "+":
+                added.append(line[1:].strip())
+                continue
+            if at >= len(span) or span[at].strip() != line[1:].strip():
+                raise RuntimeError(f"{name}: the function in {path} is not the one the mutant was made from")
+            if line[0] == "-":
+                removed.append(at)
+            at += 1
+        if len(removed) != len(added):
+            raise RuntimeError(f"{name}: a mutant that changes the number of lines")
+        for index, text in zip(removed, added):  # keep each line's own indentation (docstrings keep theirs)
+            span[index] = span[index][: len(span[index]) - len(span[index].lstrip())] + text
+    lines[start : node.end_lineno] = span
     path.write_text("\n".join(lines))
 
 
@@ -360,7 +366,8 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]], rechecked: di
         moved = sum(name in rechecked and rechecked[name] is None for name, _, _ in survivors)
         low, high = wilson(total["killed"] + later, checked - total["equivalent"])
         lines += [f"Re-checked with the tests at commit {commit()} (`--recheck`): {later} of the {len(survivors)} "
-                  f"surviving mutants are killed ({moved} not re-checked: their module changed since the run); with "
+                  f"surviving mutants are killed ({moved} not re-checked: their module changed since the run, or the "
+                  f"mutant could not be written back); with "
                   f"them the score of the mutants run is "
                   f"**{100 * (total['killed'] + later) / max(1, checked - total['equivalent']):.1f}%** "
                   f"(95% interval {100 * low:.1f}-{100 * high:.1f}%).", ""]
@@ -368,7 +375,7 @@ def report(results: dict[str, tuple[dict[str, str], Path, float]], rechecked: di
         lines += ["### Surviving mutants", "", "| mutant | status | change (old => new) | killed on re-check |",
                   "|---|---|---|---|"]
         lines += [f"| `{name}` | {state} | `{cell(change)}` | "
-                  f"{ {True: 'yes', False: 'no', None: 'module changed since'}.get(rechecked.get(name, '-'), '-')} |"
+                  f"{ {True: 'yes', False: 'no', None: 'not re-checked'}.get(rechecked.get(name, '-'), '-')} |"
                   for name, state, change in survivors]
     if equivalents:
         lines += ["", "### Equivalent mutants", "", "| mutant | change | why it cannot change a result |",
@@ -441,7 +448,12 @@ def recheck(group: str, names: list[str], tag: str = "") -> dict[str, bool | Non
         source = folder / module
         original = source.read_text()
         try:
-            apply_mutant(folder, name, diffs[name])
+            try:
+                apply_mutant(folder, name, diffs[name])
+            except RuntimeError as exc:
+                print(f"{exc}: not re-checked", file=sys.stderr, flush=True)
+                killed[name] = None
+                continue
             done = subprocess.run([*pytest, *new_tests], cwd=folder, env=env, capture_output=True, text=True)
             killed[name] = done.returncode != 0
         finally:
