@@ -10,11 +10,12 @@ import projdiff
 from projdiff.priors import AffinePrior, DiffusersPrior
 
 
-def tiny_unet2d(channels=1):
+def tiny_unet2d(channels=1, out_channels=None):
+    """A small random UNet2DModel; ``out_channels`` differs from ``channels`` for conditional or learned-variance nets."""
     torch.manual_seed(0)
-    return UNet2DModel(sample_size=8, in_channels=channels, out_channels=channels, block_out_channels=(8, 16),
-                       norm_num_groups=4, layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    return UNet2DModel(sample_size=8, in_channels=channels, out_channels=out_channels or channels,
+                       block_out_channels=(8, 16), norm_num_groups=4, layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"))
 
 
 def tiny_unet1d(channels=4):
@@ -75,11 +76,7 @@ def test_sigma_grid_and_time_mapping():
 
 
 def test_learned_variance_channels_are_dropped():
-    torch.manual_seed(0)
-    unet = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16), norm_num_groups=4,
-                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
-    prior = DiffusersPrior(unet, DDPMScheduler())
+    prior = DiffusersPrior(tiny_unet2d(1, out_channels=2), DDPMScheduler())
     assert prior.denoise(torch.randn(2, 1, 8, 8), torch.tensor([0.5, 2.0])).shape == (2, 1, 8, 8)
 
 
@@ -146,10 +143,7 @@ class _LearnedVariance(_Constant):
 
     def __init__(self, prediction, variance):
         super().__init__(torch.cat([prediction, variance], dim=1))
-        torch.manual_seed(0)
-        self.config = UNet2DModel(sample_size=8, in_channels=1, out_channels=2, block_out_channels=(8, 16),
-                                  norm_num_groups=4, layers_per_block=1, down_block_types=("DownBlock2D",) * 2,
-                                  up_block_types=("UpBlock2D",) * 2).config
+        self.config = tiny_unet2d(1, out_channels=2).config
 
     def forward(self, x, t):
         self.seen.append((x.clone(), t.clone()))
@@ -170,10 +164,7 @@ def test_a_bound_condition_is_tiled_over_the_samples_in_sample_major_order():
 
     The bound prior keeps the base prior's noise range, scale, centre, data range and metadata.
     """
-    torch.manual_seed(1)
-    unet = UNet2DModel(sample_size=8, in_channels=2, out_channels=1, block_out_channels=(8, 16), norm_num_groups=4,
-                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    unet = tiny_unet2d(2, out_channels=1)
     base = DiffusersPrior(unet, DDPMScheduler(), metadata={"note": "conditional"})
     g = torch.Generator().manual_seed(2)
     condition = torch.randn(2, 1, 8, 8, generator=g)
@@ -254,10 +245,7 @@ def test_folder_layouts_class_names_and_metadata_load_as_documented(tmp_path):
 
 
 def test_a_conditional_prior_without_its_condition_names_what_it_got():
-    torch.manual_seed(1)
-    unet = UNet2DModel(sample_size=8, in_channels=2, out_channels=1, block_out_channels=(8, 16), norm_num_groups=4,
-                       layers_per_block=1, down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))
+    unet = tiny_unet2d(2, out_channels=1)
     prior = DiffusersPrior(unet, DDPMScheduler())
     message = r"^condition: this prior needs 1 condition channel\(s\) \(use prior.with_condition\(...\)\), got "
     with pytest.raises(ValueError, match=message + r"None$"):

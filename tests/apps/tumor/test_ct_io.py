@@ -82,32 +82,17 @@ def test_canonical_layout_is_superior_posterior_left(tmp_path):
 def write_dicom_series(folder, hu, spacing_rc=(0.8, 0.7), step=2.5, orientation=(1, 0, 0, 0, 1, 0),
                        origin=(-20.0, -30.0, 40.0), shuffle=True, positions=None, name="slice"):
     """Write hu (slices, rows, columns) as a CT series of one file per slice; returns the IPPs."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
-    folder.mkdir(parents=True, exist_ok=True)
     normal = np.cross(orientation[:3], orientation[3:])
     series = generate_uid()
     ipps = positions if positions is not None else [np.asarray(origin) + k * step * normal for k in range(len(hu))]
     order = np.random.default_rng(1).permutation(len(hu)) if shuffle else np.arange(len(hu))
     for index, k in enumerate(order):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = CTImageStorage, generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-        ds.SeriesInstanceUID = series
-        ds.Modality = "CT"
-        ds.Rows, ds.Columns = hu.shape[1:]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.PixelSpacing = [str(v) for v in spacing_rc]
-        ds.ImageOrientationPatient = [f"{v:.8f}" for v in orientation]
-        ds.ImagePositionPatient = [f"{v:.4f}" for v in ipps[k]]
-        ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
-        ds.PixelData = (hu[k] + 1024).astype(np.uint16).tobytes()
-        ds.save_as(folder / f"{name}{index:03d}.dcm", enforce_file_format=True)
+        write_ct_slice(folder / f"{name}{index:03d}.dcm", (hu[k] + 1024).astype(np.uint16), SeriesInstanceUID=series,
+                       PixelSpacing=[str(v) for v in spacing_rc],
+                       ImageOrientationPatient=[f"{v:.8f}" for v in orientation],
+                       ImagePositionPatient=[f"{v:.4f}" for v in ipps[k]])
     return ipps
 
 
