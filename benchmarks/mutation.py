@@ -477,6 +477,10 @@ def main() -> None:
                         help="with the results in runs/mutation/GROUP: run the current tests against each survivor")
     parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
     args = parser.parse_args()
+    if args.sample is not None and not 0 < args.sample <= 1:
+        parser.error(f"--sample: expected a share in (0, 1], got {args.sample}")
+    if args.children < 1:
+        parser.error(f"--children: expected an int >= 1, got {args.children}")
     groups = args.group or ["core", "core-apps"]
     if args.report_only or args.recheck:
         results = {g: (statuses(WORK / f"{g}{args.tag}"), WORK / f"{g}{args.tag}", float("nan")) for g in groups}
