@@ -62,8 +62,8 @@ from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, parse_size, sample
 from projdiff.apps.tumor.lesion_stats import lesion_statistics  # noqa: E402
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
 from projdiff.apps.tumor.seg_metrics import case_metrics, slice_jumps  # noqa: E402
-from projdiff.apps.tumor.segmenter import (SegmenterConfig, SegVolume, SlicePatches, make_segmenter,  # noqa: E402
-                                           predict_slices, train_segmenter)
+from projdiff.apps.tumor.segmenter import (SCHEDULES, SegmenterConfig, SegVolume, SlicePatches,  # noqa: E402
+                                           make_segmenter, predict_slices, train_segmenter)
 from projdiff.apps.tumor.synthesis import CROP_MARGIN, appearance_seed, synthesize_tumors  # noqa: E402
 from projdiff.utils.seeds import derive_seed  # noqa: E402
 
@@ -155,7 +155,7 @@ def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> list[di
     args, config = bench.args, bench.config
     model = make_segmenter(config, seed=seed)
     train_segmenter(model, SlicePatches(volumes, config, seed=seed), args.seg_steps, args.batch_size,
-                    progress=False)
+                    progress=False, schedule=args.seg_schedule)
     rows = []
     for k, phantom in enumerate(bench.test):
         case = phantom.case
@@ -353,6 +353,8 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=50, help="ProjDiff noise levels per slice stack (50)")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument("--seg-schedule", choices=SCHEDULES, default="poly",
+                        help="segmenter learning-rate schedule (poly: nnU-Net's decay to zero)")
     parser.add_argument("--seg-steps", type=int, default=1200, help="segmenter training steps per arm (1200)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seg-widths", default="24,48,96", help="segmenter channels per level (24,48,96)")
@@ -394,7 +396,7 @@ def main(argv=None) -> None:
     left = [key for key in units if key not in records.done()]
     body = (f"Seeds {done_seeds} done of {args.seeds}" + (f"; left: {len(left)} units" if left else "") + ". "
             f"Per seed: a segmenter (widths {bench.config.widths}) trained {args.seg_steps} steps (batch "
-            f"{args.batch_size}) per arm on {args.train} healthy phantoms x {args.lesions} synthetic {ORGAN} lesions "
+            f"{args.batch_size}, {args.seg_schedule} learning rate) per arm on {args.train} healthy phantoms x {args.lesions} synthetic {ORGAN} lesions "
             f"(radius {args.size}); tested on {args.test} "
             f"held-out phantoms with {args.lesions} realistic lesions each. Prior `{args.prior}` ({args.steps} steps, "
             f"lesion type {args.lesion_type}), judge `{args.judge}` (threshold {args.threshold}, {args.retries} "

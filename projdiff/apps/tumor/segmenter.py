@@ -160,20 +160,32 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return bce + 1.0 - soft_dice
 
 
+SCHEDULES = ("constant", "poly")
+
+
 def train_segmenter(model: SliceSegmenter, data: Dataset, steps: int, batch_size: int = 32, learning_rate: float = 1e-3,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, schedule: str = "constant") -> dict:
     """Train ``model`` for ``steps`` AdamW steps; step ``s`` uses items ``s * batch_size ...``.
+
+    ``schedule``: ``"constant"`` keeps ``learning_rate`` (the bundled judge and discriminator were trained
+    so); ``"poly"`` is nnU-Net's decay, ``learning_rate * (1 - s / steps) ** 0.9`` at step ``s``, which ends
+    training at a settled point rather than a snapshot of a noisy walk.
 
     Returns ``{"steps", "batch_size", "seconds", "seconds_per_step", "loss"}`` (``loss``: mean of the
     last 50 steps).
     """
     from tqdm.auto import tqdm
 
+    if schedule not in SCHEDULES:
+        raise ValueError(f"segmenter schedule: expected one of {', '.join(SCHEDULES)}, got {schedule!r}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    decay = (lambda s: (1.0 - s / steps) ** 0.9) if schedule == "poly" else (lambda s: 1.0)
     device = next(model.parameters()).device  # batches go where the model is
     model.train()
     losses, started = [], time.perf_counter()
     for step in tqdm(range(steps), desc="segmenter", unit="step", disable=not progress):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * decay(step)
         batch = torch.stack([data[(step * batch_size + j) % len(data)] for j in range(batch_size)]).to(device)
         loss = segmentation_loss(model(batch[:, :-1]), batch[:, -1:])
         optimizer.zero_grad(set_to_none=True)
