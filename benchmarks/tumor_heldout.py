@@ -22,9 +22,11 @@ lesion types: the prior free, no normalisation, no restored detail), ``free, nor
 (organ-relative normalisation and restored detail, no type; on the variations whose liver lies outside the prior's training range), ``hypodense`` (the
 default), ``hyperdense`` and ``cystic`` (on ``phantom``, ``liver 105 HU`` and ``real slice``); and the
 ``handcrafted`` baseline. The same lesion masks in every arm (paired). Per lesion (``lesion_stats``):
-contrast = lesion mean minus the organ within 5 mm around it (HU), texture = HU std inside the lesion,
-beside the ring's own std; "of its type": the lesion's mean lies in the type's range (``lesion_types``;
-hypodense for ``before``, ``free`` and ``handcrafted``, the default they are compared with), "visible":
+contrast = lesion mean minus the organ within 5 mm around it (HU), texture = HU std inside the lesion and
+inside its core (more than 2 mm from its edge), beside the ring's own std; "of its type": the lesion's mean
+lies in the type's range (``lesion_types``; hypodense for ``before``, ``free`` and ``handcrafted``, the
+default they are compared with); "texture of its type": the core's std over the ring's lies in the type's
+``texture_ratio`` (hypodense and hyperdense 0.9-1.6, cystic 0.6-1.1); "visible":
 |contrast| >= 10 HU; judge: the share of lesions the shipped judge accepts (fraction >= 0.5), on the CT
 as it is and organ-relative (given the liver, as the quality filter now scores). Records are kept per lesion in ``--records``
 (resumable; ``--shard K/N`` splits the work between processes).
@@ -154,11 +156,15 @@ def summary_rows(done: dict, args) -> list[list]:
             contrast = np.array([r["contrast_hu"] for r in rs])
             kind = LESION_TYPES[expected_type(arm)]
             in_range = np.mean([kind.contains(r["lesion_hu"], r["organ_hu"]) for r in rs])
+            texture_ok = np.mean([kind.texture_contains(r["core_texture_hu"], r["ring_texture_hu"]) for r in rs])
             low, mid, high = np.percentile(contrast, [10, 50, 90])
             rows.append([name, arm, len(rs), f"{np.median([r['organ_hu'] for r in rs]):.0f}",
                          f"{mid:+.1f} [{low:+.1f}, {high:+.1f}]", f"{np.mean(np.abs(contrast) >= VISIBLE_HU):.2f}",
                          f"{in_range:.2f} ({expected_type(arm)})", f"{np.median([r['texture_hu'] for r in rs]):.1f}",
+                         f"{np.median([r['core_texture_hu'] for r in rs]):.1f}",
                          f"{np.median([r['ring_texture_hu'] for r in rs]):.1f}",
+                         f"{np.median([r['core_texture_hu'] / r['ring_texture_hu'] for r in rs]):.2f}",
+                         f"{texture_ok:.2f}",
                          f"{np.mean([r['judge'] >= 0.5 for r in rs]):.2f}",
                          f"{np.mean([r['judge_relative'] >= 0.5 for r in rs]):.2f}"])
     return rows
@@ -171,7 +177,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=50, help="ProjDiff noise levels per window (50, the default)")
     parser.add_argument("--variations", nargs="+", default=list(VARIATIONS), choices=list(VARIATIONS))
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--records", default="runs/bench/tumor-heldout", help="folder of the per-lesion records")
+    parser.add_argument("--records", default="runs/bench/tumor-heldout-10", help="folder of the per-lesion records")
     parser.add_argument("--shard", default="0/1", help="K/N: this process takes every N-th unit from K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="summarise the records, draw nothing")
     parser.add_argument("--quick", action="store_true", help="2 lesions, 2 variations, 5 steps, tiny phantoms")
@@ -192,12 +198,15 @@ def main(argv=None) -> None:
             f"the organ within 5 mm around it, median [10th, 90th percentile], HU; visible: share with |contrast| "
             f">= {VISIBLE_HU:g} HU; of its type: share whose contrast lies in the type's range (hypodense -80..-20 HU, "
             f"hyperdense +15..+60 HU against the organ, cystic: lesion mean 0..20 HU; the arms without a type "
-            f"are held against hypodense, the default); texture: HU std inside the lesion (median), beside that of "
-            f"the organ ring; judge: share of lesions `bundled:tumor-judge` accepts (fraction >= 0.5), on the CT as it is and "
+            f"are held against hypodense, the default); texture: HU std inside the lesion and inside its core "
+            f"(more than 2 mm from the edge; medians), beside that of the organ ring, and the core's over the ring's "
+            f"(median); texture of its type: share whose core / ring ratio lies in the type's range (hypodense and "
+            f"hyperdense 0.9-1.6, cystic 0.6-1.1); judge: share of lesions `bundled:tumor-judge` accepts (fraction >= 0.5), on the CT as it is and "
             f"organ-relative (given the liver: `local_normalisation`, as `projdiff tumor --judge` now scores). "
             f"Records drawn at commits: {', '.join(commits)}.\n\n"
             + table(["variation", "arm", "lesions", "organ HU", "contrast HU", "visible", "of its type",
-                     "texture HU", "ring texture HU", "judge accepts", "judge accepts, organ-relative"], rows))
+                     "texture HU", "core texture HU", "ring texture HU", "core / ring", "texture of its type",
+                     "judge accepts", "judge accepts, organ-relative"], rows))
     emit(args.write, "tumor-heldout", "Tumor lesions on held-out CT: contrast and texture by lesion type", body)
 
 

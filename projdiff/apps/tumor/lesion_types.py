@@ -14,6 +14,13 @@ type            lesion mean HU                                 what it stands fo
                                                                70 % hypodense; erratic on CT unlike its training)
 ==============  =============================================  ====================================================
 
+Texture, relative to the organ too: the HU standard deviation of the lesion's core (its voxels more than
+``CORE_MM`` = 2 mm inside its edge, away from the blended boundary) over that of the organ within 5 mm
+around it (``lesion_stats``). A lesion and the liver around it share the CT's noise, so the ratio is
+about 1 for a homogeneous lesion; heterogeneous tumours (necrosis, haemorrhage, mixed enhancement)
+add to it. Ranges: hypodense and hyperdense 0.9-1.6, cystic 0.6-1.1 (fluid is homogeneous: the noise
+alone, which the blur of a thicker slice can lower), free: not constrained.
+
 Sources. Qualitative: most liver metastases are hypovascular and hypoattenuating to the enhanced
 liver in the portal-venous phase, hypervascular ones are seen in the arterial phase (Kulinna C,
 Schima W. Imaging features of hepatic metastases: CT and MR. In: Medical Radiology, Springer 2006;
@@ -22,10 +29,13 @@ affect tumor detection? Radiology 1997;205:709-715). Simple hepatic cysts have w
 about 0-10 HU, and do not enhance (Radiopaedia, "Simple hepatic cyst"); < 20 HU is the usual
 threshold. The numeric contrast ranges of the hypodense and hyperdense types are this project's
 choice within those descriptions (the same as the realistic phantom lesions, ``realistic_lesions.py``),
-not values measured in a cited study.
+not values measured in a cited study; so are the texture ratios (CT texture studies report metastases
+as more heterogeneous than liver, e.g. Lubner MG et al., CT texture analysis: definitions, applications,
+biologic correlates, and challenges, RadioGraphics 2017;37:1483-1503, but no ratio range to copy).
 
 The learned backend draws each lesion's target mean uniformly from its type's range (the organ's HU
-measured around the lesion) and constrains the sample to it (``projdiff_lesion``).
+measured around the lesion) and constrains the sample to it; it then scales the lesion's deviations
+from its mean so that the core's texture ratio lies in the type's range (``projdiff_lesion``).
 """
 
 from __future__ import annotations
@@ -37,11 +47,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LesionType:
-    """A lesion's mean HU: ``relative_hu`` added to the organ's, or ``absolute_hu``; None for both = free."""
+    """A lesion's mean HU: ``relative_hu`` added to the organ's, or ``absolute_hu``; None for both = free.
+
+    ``texture_ratio``: the range of the lesion core's HU standard deviation over the organ ring's (None: free).
+    """
 
     name: str
     relative_hu: tuple[float, float] | None = None
     absolute_hu: tuple[float, float] | None = None
+    texture_ratio: tuple[float, float] | None = None
 
     def target_hu(self, organ_hu: float, rng: np.random.Generator) -> float | None:
         """A lesion mean in HU drawn from the range (None for ``free``); one draw from ``rng`` otherwise."""
@@ -59,11 +73,25 @@ class LesionType:
             return self.absolute_hu[0] <= lesion_hu <= self.absolute_hu[1]
         return True
 
+    def texture_scale(self, core_sd: float, ring_sd: float) -> float:
+        """The factor that brings a core standard deviation ``core_sd`` into ``texture_ratio`` x ``ring_sd``
+        (1 when it is there already, when the type is free, or when either spread is not positive)."""
+        if self.texture_ratio is None or not (core_sd > 0 and ring_sd > 0):
+            return 1.0
+        low, high = (r * ring_sd for r in self.texture_ratio)
+        return float(np.clip(core_sd, low, high)) / core_sd
+
+    def texture_contains(self, core_sd: float, ring_sd: float) -> bool:
+        """Whether a core texture ``core_sd`` beside a ring's ``ring_sd`` (HU) is of this type (free: always)."""
+        if self.texture_ratio is None:
+            return True
+        return self.texture_ratio[0] <= core_sd / ring_sd <= self.texture_ratio[1]
+
 
 LESION_TYPES: dict[str, LesionType] = {
-    "hypodense": LesionType("hypodense", relative_hu=(-80.0, -20.0)),
-    "hyperdense": LesionType("hyperdense", relative_hu=(15.0, 60.0)),
-    "cystic": LesionType("cystic", absolute_hu=(0.0, 20.0)),
+    "hypodense": LesionType("hypodense", relative_hu=(-80.0, -20.0), texture_ratio=(0.9, 1.6)),
+    "hyperdense": LesionType("hyperdense", relative_hu=(15.0, 60.0), texture_ratio=(0.9, 1.6)),
+    "cystic": LesionType("cystic", absolute_hu=(0.0, 20.0), texture_ratio=(0.6, 1.1)),
     "free": LesionType("free"),
 }
 DEFAULT_LESION_TYPE = "hypodense"
