@@ -73,12 +73,13 @@ class LesionType:
             return self.absolute_hu[0] <= lesion_hu <= self.absolute_hu[1]
         return True
 
-    def texture_scale(self, core_sd: float, ring_sd: float) -> float:
-        """The factor that brings a core standard deviation ``core_sd`` into ``texture_ratio`` x ``ring_sd``
-        (1 when it is there already, when the type is free, or when either spread is not positive)."""
+    def texture_scale(self, core_sd: float, ring_sd: float, margin: float = 0.0) -> float:
+        """The factor that brings a core standard deviation ``core_sd`` into ``texture_ratio`` x ``ring_sd``,
+        narrowed by the fraction ``margin`` at both ends (1 when it is there already, when the type is free,
+        or when either spread is not positive)."""
         if self.texture_ratio is None or not (core_sd > 0 and ring_sd > 0):
             return 1.0
-        low, high = (r * ring_sd for r in self.texture_ratio)
+        low, high = self.texture_ratio[0] * ring_sd * (1 + margin), self.texture_ratio[1] * ring_sd * (1 - margin)
         return float(np.clip(core_sd, low, high)) / core_sd
 
     def texture_contains(self, core_sd: float, ring_sd: float) -> bool:

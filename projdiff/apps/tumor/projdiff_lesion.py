@@ -67,6 +67,7 @@ from projdiff.utils.provenance import checkpoint_info
 from projdiff.utils.seeds import derive_seed
 
 DEFAULT_PRIOR = "bundled:lesions"
+TEXTURE_MARGIN = 0.02  # aim this fraction inside the type's texture range: the blended edge shifts it a little
 
 
 def stack_starts(first: int, last: int, depth: int, slices: int, overlap: int) -> list[int]:
@@ -179,17 +180,19 @@ class ProjDiffLesion:
         proposal = norm.inverse(self.window.to_hu(resample(drawn, ct.shape)))
         if self.restore_detail and not same:  # the CT's own fine noise, which the prior's coarser grid cannot hold
             proposal += ct - resample(resample(ct, shape), ct.shape)
-        proposal = self._match_texture(ct, np.where(redraw, proposal, ct), lesion, organ_mask, spacing)
+        proposal = np.where(redraw, proposal, ct)
         soft = soft_lesion_mask(redraw, organ_mask, [self.edge_mm / s for s in spacing])
+        proposal = self._match_texture(proposal, blend(ct, proposal, soft), lesion, organ_mask, spacing)
         if target is not None:  # resampling back and the blended edge moved the mean a little: shift it back
             mixed = ct[lesion] + soft[lesion] * (proposal[lesion] - ct[lesion])
             proposal[lesion] += (target - float(mixed.mean())) / max(float(soft[lesion].mean()), 1e-3)
         return blend(ct, proposal, soft)
 
-    def _match_texture(self, ct: np.ndarray, proposal: np.ndarray, lesion: np.ndarray, organ: np.ndarray,
+    def _match_texture(self, proposal: np.ndarray, blended: np.ndarray, lesion: np.ndarray, organ: np.ndarray,
                        spacing) -> np.ndarray:
         """``proposal`` with the lesion's deviations from its mean scaled so that its core's HU spread over the
-        organ ring's (in ``ct``) lies in the type's ``texture_ratio`` (``lesion_types``); unchanged when free."""
+        organ ring's lies in the type's ``texture_ratio`` (``lesion_types``); unchanged when free. The ring is
+        measured in ``blended``, the output this proposal gives (its redrawn margin is part of the ring)."""
         if self.type.texture_ratio is None:
             return proposal
         box = lesion_box(lesion, [int(np.ceil(RING_MM / s)) + 1 for s in spacing])
@@ -197,7 +200,8 @@ class ProjDiffLesion:
         core = lesion_core(lesion[box], spacing)
         if not ring.any():
             return proposal
-        factor = self.type.texture_scale(float(proposal[box][core].std()), float(ct[box][ring].std()))
+        factor = self.type.texture_scale(float(proposal[box][core].std()), float(blended[box][ring].std()),
+                                         TEXTURE_MARGIN)
         out = proposal.copy()
         values = out[lesion]
         out[lesion] = values.mean() + factor * (values - values.mean())

@@ -536,7 +536,8 @@ def test_projdiff_samples_keep_the_lesion_mean(backend, seed, target):
                                             (105.0, "hyperdense")])
 def test_shipped_prior_draws_the_requested_type_on_unseen_ct(liver_hu, kind):
     """The shipped prior on livers it never saw (portal-venous 105 HU with 25 HU noise, or fatty 30 HU): the lesion
-    is visible and of the requested type (contrast against the organ around it, or the mean HU for cysts)."""
+    is visible and of the requested type (contrast against the organ around it, or the mean HU for cysts, and
+    the core's texture against the organ ring's)."""
     from projdiff.apps.tumor.lesion_stats import lesion_statistics
     from projdiff.apps.tumor.lesion_types import LESION_TYPES
 
@@ -549,6 +550,7 @@ def test_shipped_prior_draws_the_requested_type_on_unseen_ct(liver_hu, kind):
     stats = lesion_statistics(result.ct_hu, mask, liver & ~mask, case.ct.spacing)
     assert abs(stats["contrast_hu"]) >= 10, stats                                      # visible
     assert LESION_TYPES[kind].contains(stats["lesion_hu"], stats["organ_hu"]), stats   # of its type
+    assert LESION_TYPES[kind].texture_contains(stats["core_texture_hu"], stats["ring_texture_hu"]), stats
 
 
 def test_local_normalisation():
@@ -563,3 +565,85 @@ def test_local_normalisation():
     mapped = norm.forward(portal)
     assert norm.reference_hu == 65.0 and abs(np.median(mapped) - 65) < 1 and abs(np.std(mapped) - 22) < 1.5
     assert np.allclose(norm.inverse(mapped), portal)
+
+
+# Texture (lesion_types.texture_ratio, lesion_stats' core): the lesion core's HU spread is held relative to the organ's.
+
+
+def test_texture_scale_and_contains():
+    from projdiff.apps.tumor.lesion_types import LESION_TYPES
+
+    hypo, cyst, free = LESION_TYPES["hypodense"], LESION_TYPES["cystic"], LESION_TYPES["free"]
+    assert hypo.texture_ratio == (0.9, 1.6) and cyst.texture_ratio == (0.6, 1.1) and free.texture_ratio is None
+    assert hypo.texture_scale(40.0, 10.0) == pytest.approx(16.0 / 40.0)     # grainier than 1.6 x the ring: capped
+    assert hypo.texture_scale(5.0, 10.0) == pytest.approx(9.0 / 5.0)        # smoother than 0.9 x: raised
+    assert hypo.texture_scale(12.0, 10.0) == 1.0 and free.texture_scale(40.0, 10.0) == 1.0
+    assert hypo.texture_scale(0.0, 10.0) == 1.0 and hypo.texture_scale(5.0, 0.0) == 1.0
+    assert cyst.texture_scale(15.0, 10.0) == pytest.approx(11.0 / 15.0)
+    assert hypo.texture_scale(40.0, 10.0, margin=0.02) == pytest.approx(16.0 * 0.98 / 40.0)
+    assert hypo.texture_scale(5.0, 10.0, margin=0.02) == pytest.approx(9.0 * 1.02 / 5.0)
+    assert hypo.texture_contains(16.0, 10.0) and not hypo.texture_contains(16.2, 10.0)
+    assert cyst.texture_contains(6.0, 10.0) and not cyst.texture_contains(5.9, 10.0) and free.texture_contains(99, 1)
+
+
+def test_core_texture_leaves_out_the_edge():
+    """A lesion whose edge shell (within 2 mm) is 100 HU brighter than its noisy core: the core's std is the noise's."""
+    from projdiff.apps.tumor.lesion_stats import lesion_core, lesion_statistics
+
+    spacing = (2.0, 1.0, 1.0)
+    zz, yy, xx = np.meshgrid(*(np.arange(n) * s for n, s in zip((16, 40, 40), spacing)), indexing="ij")
+    distance = np.sqrt((zz - 16) ** 2 + (yy - 20) ** 2 + (xx - 20) ** 2)
+    lesion, organ = distance <= 10.0, distance <= 18.0
+    core = lesion_core(lesion, spacing)
+    assert core.any() and not (core & ~lesion).any()
+    assert np.array_equal(core, ndimage.distance_transform_edt(lesion, sampling=spacing) > 2.0)
+    hu = np.where(organ, 60.0, -100.0) + 3.0 * np.random.default_rng(0).standard_normal(lesion.shape)
+    hu[lesion & ~core] += 100.0
+    stats = lesion_statistics(hu, lesion, organ & ~lesion, spacing)
+    assert stats["core_texture_hu"] == pytest.approx(np.std(hu[core]))
+    assert 2.7 < stats["core_texture_hu"] < 3.3 < 30 < stats["texture_hu"]
+    tiny = np.zeros(lesion.shape, bool)
+    tiny[8, 20, 20] = True                                              # no core: the whole lesion
+    assert np.array_equal(lesion_core(tiny, spacing), tiny)
+
+
+@pytest.mark.parametrize("kind", ["hypodense", "cystic", "free"])
+def test_backend_holds_the_core_texture_relative_to_the_organ(backend, kind):
+    """Whatever the (random, tiny) prior draws, the core's spread over the ring's (in the output) is in the type's range."""
+    from projdiff.apps.tumor.lesion_stats import RING_MM, lesion_core, organ_ring
+    from projdiff.apps.tumor.lesion_types import LESION_TYPES
+
+    case = make_phantom((24, 64, 64), SPACING, seed=3)
+    liver = case.labels == DEFAULT_LABELS.code("liver")
+    ct = case.ct.array.copy()
+    zz, yy, xx = np.nonzero(liver)
+    centre = np.array([int(np.median(a)) for a in (zz, yy, xx)])
+    grid = np.stack(np.meshgrid(*(np.arange(n) for n in ct.shape), indexing="ij"), -1)
+    lesion = (np.linalg.norm((grid - centre) * np.array(SPACING), axis=-1) <= 12.0) & liver
+    learned = dataclasses.replace(backend, lesion_type=kind)
+    out = learned.synthesize(ct, lesion, liver, np.random.default_rng(0))
+    core, ring = lesion_core(lesion, SPACING), organ_ring(lesion, liver, SPACING, RING_MM)
+    ratio = out[core].std() / out[ring].std()
+    if kind == "free":
+        plain = dataclasses.replace(backend, lesion_type="free").synthesize(ct, lesion, liver, np.random.default_rng(0))
+        assert np.array_equal(out, plain)
+        return
+    low, high = LESION_TYPES[kind].texture_ratio
+    assert low <= ratio <= high, ratio
+
+
+@pytest.mark.slow
+def test_shipped_prior_texture_on_the_real_slice():
+    """The real TCIA slice (pydicom-data): the default lesion's core was 2.2 x as grainy as the liver around it
+    before texture was held; now it lies in the hypodense range."""
+    from projdiff.apps.tumor.demo import demo_case
+    from projdiff.apps.tumor.lesion_stats import lesion_statistics
+    from projdiff.apps.tumor.lesion_types import LESION_TYPES
+
+    case = demo_case()
+    learned = ProjDiffLesion.load("bundled:lesions", steps=20, spacing=case.ct.spacing)
+    result = synthesize_tumors(case, "liver", 1, (6.0, 15.0), learned, seed=0)
+    mask = result.lesions[0].placement.mask
+    stats = lesion_statistics(result.ct_hu, mask, case.organ_mask("liver") & ~mask, case.ct.spacing)
+    assert LESION_TYPES["hypodense"].contains(stats["lesion_hu"], stats["organ_hu"]), stats
+    assert LESION_TYPES["hypodense"].texture_contains(stats["core_texture_hu"], stats["ring_texture_hu"]), stats
