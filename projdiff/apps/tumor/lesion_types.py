@@ -33,8 +33,8 @@ not values measured in a cited study; so are the texture ratios (CT texture stud
 as more heterogeneous than liver, e.g. Lubner MG et al., CT texture analysis: definitions, applications,
 biologic correlates, and challenges, RadioGraphics 2017;37:1483-1503, but no ratio range to copy).
 
-The learned backend draws each lesion's target mean uniformly from its type's range (the organ's HU
-measured around the lesion) and constrains the sample to it; it then scales the lesion's deviations
+The learned backend draws each lesion's target mean uniformly from its type's range, 5 HU inside each
+end (the organ's HU measured around the lesion) and constrains the sample to it; it then scales the lesion's deviations
 from its mean so that the core's texture ratio lies in the type's range (``projdiff_lesion``).
 """
 
@@ -43,6 +43,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+RELATIVE_MARGIN_HU = 5.0
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,15 @@ class LesionType:
     texture_ratio: tuple[float, float] | None = None
 
     def target_hu(self, organ_hu: float, rng: np.random.Generator) -> float | None:
-        """A lesion mean in HU drawn from the range (None for ``free``); one draw from ``rng`` otherwise."""
+        """A lesion mean in HU drawn from the range (None for ``free``); one draw from ``rng`` otherwise.
+
+        A relative range is narrowed by ``RELATIVE_MARGIN_HU`` at both ends: ``organ_hu`` is the organ's median
+        in the crop, and the organ right around the finished lesion (``lesion_stats``' ring, which includes the
+        redrawn margin) differs from it by a few HU.
+        """
         if self.relative_hu is not None:
-            return float(organ_hu + rng.uniform(*self.relative_hu))
+            low, high = self.relative_hu
+            return float(organ_hu + rng.uniform(low + RELATIVE_MARGIN_HU, high - RELATIVE_MARGIN_HU))
         if self.absolute_hu is not None:
             return float(rng.uniform(*self.absolute_hu))
         return None

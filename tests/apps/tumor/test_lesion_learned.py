@@ -647,3 +647,15 @@ def test_shipped_prior_texture_on_the_real_slice():
     stats = lesion_statistics(result.ct_hu, mask, case.organ_mask("liver") & ~mask, case.ct.spacing)
     assert LESION_TYPES["hypodense"].contains(stats["lesion_hu"], stats["organ_hu"]), stats
     assert LESION_TYPES["hypodense"].texture_contains(stats["core_texture_hu"], stats["ring_texture_hu"]), stats
+
+
+def test_relative_targets_lie_inside_the_range_by_the_margin():
+    from projdiff.apps.tumor.lesion_types import LESION_TYPES, RELATIVE_MARGIN_HU
+
+    rng = np.random.default_rng(0)
+    hypo = np.array([LESION_TYPES["hypodense"].target_hu(100.0, rng) for _ in range(2000)]) - 100.0
+    assert -80 + RELATIVE_MARGIN_HU <= hypo.min() < -80 + RELATIVE_MARGIN_HU + 1
+    assert -20 - RELATIVE_MARGIN_HU - 1 < hypo.max() <= -20 - RELATIVE_MARGIN_HU
+    cyst = np.array([LESION_TYPES["cystic"].target_hu(100.0, rng) for _ in range(2000)])
+    assert 0 <= cyst.min() < 1 and 19 < cyst.max() <= 20                 # absolute: the whole range
+    assert LESION_TYPES["free"].target_hu(100.0, rng) is None
