@@ -29,6 +29,11 @@ def lesion_core(lesion: np.ndarray, spacing: Sequence[float], core_mm: float = C
     return core if core.any() else lesion
 
 
+def ring_box(lesion: np.ndarray, spacing: Sequence[float], ring_mm: float = RING_MM) -> tuple[slice, ...]:
+    """The bounding box of ``lesion`` grown by ``ring_mm`` (and a voxel): it holds the lesion and its ring."""
+    return lesion_box(lesion, [int(np.ceil(ring_mm / s)) + 1 for s in spacing])
+
+
 def organ_ring(lesion: np.ndarray, organ: np.ndarray, spacing: Sequence[float], ring_mm: float = RING_MM) -> np.ndarray:
     """The voxels of ``organ`` outside ``lesion`` within ``ring_mm`` of it (bool masks of one shape)."""
     return (ndimage.distance_transform_edt(~lesion, sampling=spacing) <= ring_mm) & organ & ~lesion
@@ -44,7 +49,7 @@ def lesion_statistics(hu: np.ndarray, lesion: np.ndarray, organ: np.ndarray, spa
     lesion = lesion.astype(bool)
     if not lesion.any():
         return dict.fromkeys(KEYS, float("nan"))
-    box = lesion_box(lesion, [int(np.ceil(ring_mm / s)) + 1 for s in spacing])
+    box = ring_box(lesion, spacing, ring_mm)
     lesion, organ, hu = lesion[box], organ[box].astype(bool), np.asarray(hu[box], np.float64)
     ring = organ_ring(lesion, organ, spacing, ring_mm)
     inside = hu[lesion]

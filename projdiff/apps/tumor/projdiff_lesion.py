@@ -34,7 +34,7 @@ a crop around it):
 
 Relative to the organ around the lesion (``local_normalisation.LocalNormalisation``): the organ voxels
 of the crop outside the redrawn region give the organ's HU (median) and spread (1.4826 x MAD). The
-lesion's target mean is drawn from its type's range (``lesion_types``: hypodense by default, organ - 80
+lesion's target mean is drawn from its type's range, 5 HU inside each end of a relative one (``lesion_types``: hypodense by default, organ - 80
 .. organ - 20 HU). Before the prior sees the crop, its HU are shifted and scaled so that the organ's
 median and spread fall into the ranges the prior was trained on (25-65 HU and 9-22 HU, the phantom
 organs'); the sample is mapped back after. Crops already inside those ranges are left as they are.
@@ -54,9 +54,9 @@ from scipy import ndimage
 
 from projdiff.apps.tumor.ct.crops import resample, same_spacing, shape_at
 from projdiff.apps.tumor.ct.hu import HUWindow
-from projdiff.apps.tumor.lesion_backend import blend, lesion_box, soft_lesion_mask
+from projdiff.apps.tumor.lesion_backend import blend, soft_lesion_mask
 from projdiff.apps.tumor.lesion_prior import LesionPriorCard
-from projdiff.apps.tumor.lesion_stats import RING_MM, lesion_core, organ_ring
+from projdiff.apps.tumor.lesion_stats import lesion_core, organ_ring, ring_box
 from projdiff.apps.tumor.lesion_types import DEFAULT_LESION_TYPE, LesionType, lesion_type
 from projdiff.apps.tumor.local_normalisation import LocalNormalisation
 from projdiff.apps.tumor.mean_inpainting import MeanInpainting
@@ -195,7 +195,7 @@ class ProjDiffLesion:
         measured in ``blended``, the output this proposal gives (its redrawn margin is part of the ring)."""
         if self.type.texture_ratio is None:
             return proposal
-        box = lesion_box(lesion, [int(np.ceil(RING_MM / s)) + 1 for s in spacing])
+        box = ring_box(lesion, spacing)
         ring = organ_ring(lesion[box], organ[box], spacing)
         core = lesion_core(lesion[box], spacing)
         if not ring.any():
