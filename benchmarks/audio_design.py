@@ -14,6 +14,9 @@ Designs (``DESIGNS``; all joint over the 4 stems, DDPM with epsilon prediction, 
   frequency scaled by a fixed weight ``1 / (RMS of |STFT| at that frequency over training segments +
   1% of the largest)``. The STFT and the weighting are linear, so the mixture's weighted STFT is the
   sum of the stems' and ``SumOfSources`` applies in that space; stems come back by inverse STFT;
+- ``stft-light``: the same over a lighter 2-D UNet (16, 32, 64 channels, one layer a level, no attention;
+  0.64 M parameters), about 4x faster a step than ``stft`` on a CPU, where ``stft`` manages only about
+  3 steps a minute (model size);
 - ``isdm``: independent priors, one ``audio-small`` UNet1D per stem (a quarter of the budget each),
   combined into a joint prior ``D(x)_k = D_k(x_k)`` (ISDM of the MSDM paper).
 
@@ -70,6 +73,8 @@ from projdiff.training.recipes import DDPM_LINEAR  # noqa: E402
 N_FFT, HOP, FRAMES = 512, 128, 68          # STFT design: 8192-sample segments give 65 frames, padded to 68
 WIDE = Architecture("audio-wide", {**AUDIO_SMALL.config, "block_out_channels": [32, 32, 64, 64, 64, 96, 96, 96]},
                     unet_class="UNet1DModel")
+STFT_LIGHT = Architecture("stft-light", {"layers_per_block": 1, "block_out_channels": [16, 32, 64], "norm_num_groups": 8,
+                                         "down_block_types": ["DownBlock2D"] * 3, "up_block_types": ["UpBlock2D"] * 3})
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ DESIGNS = (Design("waveform", AUDIO_SMALL, notes="bundled design"),
            Design("waveform-16k", AUDIO_SMALL, segment=16384, batch_size=8, notes="segment x2"),
            Design("waveform-wide", WIDE, notes="width x2"),
            Design("stft", SMALL, kind="stft", notes="2-D UNet over weighted STFT"),
+           Design("stft-light", STFT_LIGHT, kind="stft", notes="2-D UNet, 1 layer a level, no attention"),
            Design("isdm", AUDIO_SMALL, kind="isdm", notes="4 independent 1-stem priors"))
 QUICK = (Design("waveform", AUDIO_TINY, segment=256, batch_size=4), Design("stft", TINY, kind="stft", batch_size=2),
          Design("isdm", AUDIO_TINY, segment=256, kind="isdm", batch_size=4))
