@@ -25,6 +25,10 @@ A repeat (``--seeds``) redraws the lesions and re-initialises the segmenters. Un
 recorded when it finishes (``--records``; a rerun skips them, ``--shard K/N`` takes the seeds s with
 s % N == K): (seed, projdiff arms) and (seed, handcrafted). Metrics (``seg_metrics``): MONAI Dice and
 NSD at 2 mm per case, per-lesion Dice by size class, lesion sensitivity and false-positive components.
+Post-processing, nnU-Net-style: each segmenter's predicted components smaller than a volume are removed,
+the volume (from ``MIN_COMPONENT_MM3``) chosen by that segmenter's Dice on ``--validation`` phantoms
+with realistic lesions (validation split); records keep the raw and the post-processed test cases, and
+the summary and paired tables are shown for both (post-processed: over the seeds recorded with it).
 Tables: per arm over all seeds x cases; paired differences from ``projdiff`` (per case, and per lesion
 by size class) with two-way bootstrap intervals over seeds and test units (``_paired``), and the seeds a
 0.05-wide interval would need; what the filter rejects (the draws' contrast and texture, ``lesion_stats``,
@@ -44,6 +48,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,7 +66,7 @@ from projdiff.apps.tumor.lesion_crops import LesionCropSpec, make_lesion_phantom
 from projdiff.apps.tumor.lesion_masks import CLASS_LIMITS_MM, parse_size, sample_lesion_masks  # noqa: E402
 from projdiff.apps.tumor.lesion_stats import lesion_statistics  # noqa: E402
 from projdiff.apps.tumor.projdiff_lesion import ProjDiffLesion  # noqa: E402
-from projdiff.apps.tumor.seg_metrics import case_metrics, slice_jumps  # noqa: E402
+from projdiff.apps.tumor.seg_metrics import FULL_CONNECTIVITY, case_metrics, dice, slice_jumps  # noqa: E402
 from projdiff.apps.tumor.segmenter import (SCHEDULES, SegmenterConfig, SegVolume, SlicePatches,  # noqa: E402
                                            make_segmenter, predict_slices, train_segmenter)
 from projdiff.apps.tumor.synthesis import CROP_MARGIN, appearance_seed, synthesize_tumors  # noqa: E402
@@ -73,6 +78,7 @@ TUMOR = DEFAULT_LABELS.tumor_code
 QUICK_SPEC = LesionCropSpec(phantom_shape=(24, 64, 64), spacing=(5.0, 4.0, 4.0))
 ARMS = ("projdiff", "projdiff + judge", "projdiff + judge + discriminator", "handcrafted")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MIN_COMPONENT_MM3 = (0.0, 25.0, 50.0, 100.0, 200.0, 400.0)   # post-processing candidates (a 3 mm sphere: 113 mm3)
 
 
 class Bench:
@@ -90,6 +96,13 @@ class Bench:
         self.discriminator = RealismDiscriminator.load(args.discriminator) if args.discriminator else None
         self.backend = ProjDiffLesion.load(args.prior, steps=args.steps, spacing=self.spec.spacing,
                                            lesion_type=args.lesion_type)
+
+    @cached_property
+    def validation(self) -> list:
+        """Phantoms with realistic lesions (validation split) on which the post-processing is chosen."""
+        lesions = {ORGAN: (self.args.lesions, self.args.size_mm)}
+        return [make_lesion_phantom(phantom_seed("validation", k), replace(self.spec, organs=lesions))
+                for k in range(self.args.validation)]
 
     @cached_property
     def train_cases(self) -> list:
@@ -156,19 +169,43 @@ def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> list[di
     model = make_segmenter(config, seed=seed)
     train_segmenter(model, SlicePatches(volumes, config, seed=seed), args.seg_steps, args.batch_size,
                     progress=False, schedule=args.seg_schedule)
-    rows = []
-    for k, phantom in enumerate(bench.test):
-        case = phantom.case
-        liver = phantom.organ_labels == DEFAULT_LABELS.code(ORGAN)
-        pred = np.zeros(liver.shape, bool)                 # only the liver counts: its slices suffice (exact)
-        slices = np.flatnonzero(liver.any(axis=(1, 2)))
-        pred[slices] = predict_slices(model, config.hu_window.to_unit(case.ct.array), slices) > 0.5
-        pred &= liver
-        m = case_metrics(pred, case.labels == TUMOR, case.ct.spacing)
-        rows.append({"case": k, "dice": m["dice"], "nsd": m["nsd"], "lesions": m["lesions"]["lesions"],
-                     "detected": m["lesions"]["detected"], "fp_components": m["lesions"]["false_positive_components"],
-                     "per_lesion": m["per_lesion"]})
-    return rows
+    predictions = [predict_liver(model, config, phantom) for phantom in bench.test]
+    rows = [score(k, pred, phantom.case) for k, (pred, phantom) in enumerate(zip(predictions, bench.test))]
+    validation = [(predict_liver(model, config, phantom), phantom.case) for phantom in bench.validation]
+    chosen = max(MIN_COMPONENT_MM3, key=lambda t: np.nanmean([
+        dice(remove_small_components(pred, case.ct.spacing, t), case.labels == TUMOR) for pred, case in validation]))
+    kept = [score(k, remove_small_components(pred, phantom.case.ct.spacing, chosen), phantom.case)
+            for k, (pred, phantom) in enumerate(zip(predictions, bench.test))]
+    return rows, {"min_component_mm3": chosen, "cases": kept}
+
+
+def predict_liver(model, config: SegmenterConfig, phantom) -> np.ndarray:
+    """The segmenter's tumour mask (probability > 0.5) of a phantom, kept inside the liver."""
+    case = phantom.case
+    liver = phantom.organ_labels == DEFAULT_LABELS.code(ORGAN)
+    pred = np.zeros(liver.shape, bool)                     # only the liver counts: its slices suffice (exact)
+    slices = np.flatnonzero(liver.any(axis=(1, 2)))
+    pred[slices] = predict_slices(model, config.hu_window.to_unit(case.ct.array), slices) > 0.5
+    return pred & liver
+
+
+def remove_small_components(pred: np.ndarray, spacing: tuple, min_mm3: float) -> np.ndarray:
+    """``pred`` without its 26-connected components smaller than ``min_mm3`` (nnU-Net-style post-processing)."""
+    if min_mm3 <= 0:
+        return pred
+    components, _ = ndimage.label(pred, structure=FULL_CONNECTIVITY)
+    sizes = np.bincount(components.ravel()) * float(np.prod(spacing))
+    keep = sizes >= min_mm3
+    keep[0] = False
+    return keep[components]
+
+
+def score(k: int, pred: np.ndarray, case) -> dict:
+    """One test case's record: MONAI Dice and NSD, lesion detection, false positives, per-lesion Dice."""
+    m = case_metrics(pred, case.labels == TUMOR, case.ct.spacing)
+    return {"case": k, "dice": m["dice"], "nsd": m["nsd"], "lesions": m["lesions"]["lesions"],
+            "detected": m["lesions"]["detected"], "fp_components": m["lesions"]["false_positive_components"],
+            "per_lesion": m["per_lesion"]}
 
 
 def run_unit(bench: Bench, seed: int, unit: str) -> dict[str, dict]:
@@ -204,7 +241,8 @@ def run_unit(bench: Bench, seed: int, unit: str) -> dict[str, dict]:
     drawing = time.perf_counter() - started
     for arm, (volumes, acceptance, jumps) in per_arm.items():
         start = time.perf_counter()
-        out[arm] = {"seed": seed, "arm": arm, "cases": train_and_test(bench, volumes, seed),
+        cases, postprocessed = train_and_test(bench, volumes, seed)
+        out[arm] = {"seed": seed, "arm": arm, "cases": cases, "postprocessed": postprocessed,
                     "acceptance": [list(r) for r in acceptance], "jump_ratio": float(np.nanmean(jumps)),
                     "seconds": time.perf_counter() - start + drawing / len(per_arm),
                     "draws": draws if arm == "projdiff" else []}
@@ -216,6 +254,12 @@ def run_unit(bench: Bench, seed: int, unit: str) -> dict[str, dict]:
 
 def by_arm(done: dict, seeds: list[int], arms) -> dict[str, dict[int, dict]]:
     return {arm: {r["seed"]: r for r in done.values() if r["arm"] == arm and r["seed"] in seeds} for arm in arms}
+
+
+def postprocessed(records: dict[str, dict[int, dict]]) -> dict[str, dict[int, dict]]:
+    """The records that hold post-processed test cases, with those as their cases."""
+    return {arm: {seed: {**r, "cases": r["postprocessed"]["cases"]} for seed, r in runs.items() if "postprocessed" in r}
+            for arm, runs in records.items()}
 
 
 def summary_table(records: dict[str, dict[int, dict]]) -> str:
@@ -348,6 +392,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", nargs="+", default=["0"], help="repeats: seeds or ranges, e.g. 0-9 (0)")
     parser.add_argument("--train", type=int, default=16, help="training phantoms per arm (16)")
     parser.add_argument("--test", type=int, default=20, help="test phantoms (20)")
+    parser.add_argument("--validation", type=int, default=10,
+                        help="validation phantoms on which each segmenter's post-processing is chosen (10)")
     parser.add_argument("--lesions", type=int, default=3, help="lesions per phantom (3)")
     parser.add_argument("--size", default="3-20mm", help="lesion radius range (3-20mm)")
     parser.add_argument("--steps", type=int, default=50, help="ProjDiff noise levels per slice stack (50)")
@@ -367,7 +413,7 @@ def parse_args(argv=None):
     parser.add_argument("--write", action="store_true", help="write RESULTS.md's section and the CSV files")
     args = parser.parse_args(argv)
     if args.quick:
-        args.train, args.test, args.lesions, args.steps, args.retries = 2, 1, 1, 2, 1
+        args.train, args.test, args.validation, args.lesions, args.steps, args.retries = 2, 1, 1, 1, 2, 1
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]
         args.records = tempfile.mkdtemp(prefix="tumor-bench-quick-")
     args.size_mm = parse_size(args.size)
@@ -408,6 +454,16 @@ def main(argv=None) -> None:
             "\nPaired differences from the unfiltered arm (same seed, same test case or lesion), with 95% two-way "
             "bootstrap intervals over seeds and test units; seeds for width: the repeats an interval of width "
             f"{args.target_width} would need (width ~ 1 / sqrt(seeds)).\n\n" + paired_table(arms, args.target_width))
+    post = postprocessed(arms)
+    if post["projdiff"]:
+        chosen = [r["postprocessed"]["min_component_mm3"] for runs in arms.values() for r in runs.values()
+                  if "postprocessed" in r]
+        body += (f"\nThe same after post-processing (seeds {sorted(post['projdiff'])}, the ones recorded with it): "
+                 "each segmenter's predicted components smaller than a volume chosen on "
+                 f"{args.validation} validation phantoms (from {', '.join(f'{t:g}' for t in MIN_COMPONENT_MM3)} "
+                 "mm3, the one with the best validation Dice) are removed, nnU-Net-style. Volumes chosen: "
+                 + ", ".join(f"{t:g} mm3 x {chosen.count(t)}" for t in sorted(set(chosen))) + ".\n\n"
+                 + summary_table(post) + "\n" + paired_table(post, args.target_width))
     rejected = rejection_table(arms, real_lesion_stats(bench.test, args), args)
     if rejected:
         body += ("\nWhat the filter rejects: every ProjDiff draw of the training lesions (all seeds) by verdict, "

@@ -358,6 +358,7 @@ def test_tumor_benchmark_quick(lesion_prior_dir, judge_dir, discriminator_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     for arm in ("| projdiff |", "| projdiff + judge |", "| projdiff + judge + discriminator |", "| handcrafted |"):
         assert arm in done.stdout
+    assert "after post-processing" in done.stdout
 
 
 @pytest.mark.slow
