@@ -163,8 +163,9 @@ def compose(case, lesions: list[dict], arm: str, args) -> tuple[np.ndarray, np.n
     return ct, tumor, records
 
 
-def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> list[dict]:
-    """Train a segmenter on ``volumes`` and score it on the test phantoms: one dict per test case."""
+def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> tuple[list[dict], dict]:
+    """Train a segmenter on ``volumes`` and score it on the test phantoms: one dict per test case, raw; and
+    the post-processing ``{"min_component_mm3", "cases"}`` chosen on the validation phantoms, with its cases."""
     args, config = bench.args, bench.config
     model = make_segmenter(config, seed=seed)
     train_segmenter(model, SlicePatches(volumes, config, seed=seed), args.seg_steps, args.batch_size,
@@ -412,6 +413,8 @@ def parse_args(argv=None):
     parser.add_argument("--section", default="tumor", help="section of benchmarks/RESULTS.md to write (tumor)")
     parser.add_argument("--write", action="store_true", help="write RESULTS.md's section and the CSV files")
     args = parser.parse_args(argv)
+    if args.validation < 1:
+        parser.error(f"--validation: expected an int >= 1, got {args.validation}")
     if args.quick:
         args.train, args.test, args.validation, args.lesions, args.steps, args.retries = 2, 1, 1, 1, 2, 1
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]

@@ -37,7 +37,8 @@ of the crop outside the redrawn region give the organ's HU (median) and spread (
 lesion's target mean is drawn from its type's range, 5 HU inside each end of a relative one
 (``lesion_types``: hypodense by default, organ - 80 .. organ - 20 HU). Before the prior sees the
 crop, its HU are shifted and scaled so that the organ's median and spread fall into the ranges the
-prior was trained on (25-65 HU and 9-22 HU, the phantom organs'); the sample is mapped back after. Crops already inside those ranges are left as they are.
+prior was trained on (25-65 HU and 9-22 HU, the phantom organs'); the sample is mapped back after.
+Crops already inside those ranges are left as they are.
 Texture is held the same way: back in HU, the lesion's deviations from its mean are scaled so that the
 HU spread of its core over that of the organ within 5 mm around it lies in the type's ``texture_ratio``
 (hypodense and hyperdense 0.9-1.6, cystic 0.6-1.1; free: the prior's own). Lesion stacks drawn on CT
