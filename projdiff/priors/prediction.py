@@ -58,18 +58,42 @@ def condition_channels_of(unet) -> int:
     return unet.config.in_channels - unet.config.out_channels
 
 
-def denoising_loss(unet, scheduler, batch: torch.Tensor, generator: torch.Generator,
-                   condition_channels: int = 0) -> torch.Tensor:
-    """Mean squared error of the UNet's prediction (epsilon, v or sample) at uniform random time steps.
+def log_sigma_uniform_weights(scheduler, sigma_range: tuple[float, float]) -> torch.Tensor:
+    """Probabilities of the integer time steps that make ``log sigma`` uniform over ``sigma_range``.
 
-    For a conditional UNet the last ``condition_channels`` channels of ``batch`` are the condition:
-    they are not noised and are concatenated to the noisy data, as ``DiffusersPrior`` does.
+    ``sigma = sqrt((1 - abar_t) / abar_t)`` in the model's data units. Step ``t`` gets the width in
+    ``log sigma`` of its interval ``(log sigma_{t-1}, log sigma_t]`` (for ``t = 0``, that of the next interval), and
+    steps outside the range get 0. Raises ValueError naming ``sigma_range`` when no step lies in it.
+    """
+    low, high = sigma_range
+    abar = scheduler.alphas_cumprod.double()
+    log_sigma = ((1 - abar) / abar).sqrt().log()
+    width = torch.diff(log_sigma, prepend=log_sigma[:1] - (log_sigma[1] - log_sigma[0]))
+    inside = (log_sigma >= torch.tensor(low).log()) & (log_sigma <= torch.tensor(high).log())
+    if not bool(inside.any()) or not 0 < low < high:
+        raise ValueError(f"sigma_range: expected 0 < low < high covering some of the schedule's noise levels "
+                         f"{float(log_sigma[0].exp()):.3g}..{float(log_sigma[-1].exp()):.3g}, got {sigma_range}")
+    weights = torch.where(inside, width, torch.zeros_like(width))
+    return (weights / weights.sum()).float()
+
+
+def denoising_loss(unet, scheduler, batch: torch.Tensor, generator: torch.Generator,
+                   condition_channels: int = 0, timestep_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error of the UNet's prediction (epsilon, v or sample) at random time steps.
+
+    Time steps are uniform over the schedule, or drawn with ``timestep_weights`` (one probability per
+    step, e.g. ``log_sigma_uniform_weights``) when given. For a conditional UNet the last
+    ``condition_channels`` channels of ``batch`` are the condition: they are not noised and are
+    concatenated to the noisy data, as ``DiffusersPrior`` does.
     """
     prediction = prediction_of(scheduler)
     x0 = batch[:, : batch.shape[1] - condition_channels]
     condition = batch[:, x0.shape[1] :] if condition_channels else None
     n = x0.shape[0]
-    t = torch.randint(scheduler.config.num_train_timesteps, (n,), generator=generator)
+    if timestep_weights is None:
+        t = torch.randint(scheduler.config.num_train_timesteps, (n,), generator=generator)
+    else:
+        t = torch.multinomial(timestep_weights, n, replacement=True, generator=generator)
     noise = torch.randn(x0.shape, generator=generator)
     t, noise = t.to(x0.device), noise.to(x0.device)
     xt = scheduler.add_noise(x0, noise, t)
@@ -79,12 +103,14 @@ def denoising_loss(unet, scheduler, batch: torch.Tensor, generator: torch.Genera
 
 
 @torch.no_grad()
-def heldout_loss(unet, scheduler, data: torch.Tensor, batch_size: int = 250, seed: int = 12345) -> float:
-    """``denoising_loss`` on fixed data with fixed times and noise (comparable across runs)."""
+def heldout_loss(unet, scheduler, data: torch.Tensor, batch_size: int = 250, seed: int = 12345,
+                 timestep_weights: torch.Tensor | None = None) -> float:
+    """``denoising_loss`` on fixed data with fixed times and noise (comparable across runs that draw their
+    time steps the same way)."""
     g = torch.Generator().manual_seed(seed)
     extra = condition_channels_of(unet)
     total = 0.0
     for start in range(0, data.shape[0], batch_size):
         chunk = data[start : start + batch_size]
-        total += denoising_loss(unet, scheduler, chunk, g, extra).item() * chunk.shape[0]
+        total += denoising_loss(unet, scheduler, chunk, g, extra, timestep_weights).item() * chunk.shape[0]
     return total / data.shape[0]

@@ -41,7 +41,8 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from projdiff.priors.diffusers_prior import write_wrapper_config
-from projdiff.priors.prediction import condition_channels_of, denoising_loss, heldout_loss
+from projdiff.priors.prediction import (condition_channels_of, denoising_loss, heldout_loss,
+                                        log_sigma_uniform_weights)
 from projdiff.utils.files import write_bytes
 
 CHECKPOINT_PREFIX = "step-"
@@ -65,6 +66,10 @@ class TrainConfig:
     validate_every : int, default 200
         Steps between held-out loss evaluations (EMA weights).
     seed : int, default 0
+    sigma_range : (float, float), optional
+        Train only at the noise levels a sampler will use: time steps are drawn so that ``log sigma``
+        is uniform over this range (the model's data units; ``log_sigma_uniform_weights``), for the
+        training loss and the held-out loss. By default time steps are uniform over the schedule.
     """
 
     steps: int
@@ -77,6 +82,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     validate_every: int = 200
     seed: int = 0
+    sigma_range: tuple[float, float] | None = None
 
 
 def _generator(*parts: int) -> torch.Generator:
@@ -251,6 +257,7 @@ def train(
     lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
     ema = EMAModel(unet.parameters(), decay=config.ema_decay, model_cls=type(unet), model_config=unet.config)
     extra = condition_channels_of(unet)
+    weights = None if config.sigma_range is None else log_sigma_uniform_weights(scheduler, config.sigma_range)
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     ema.to(accelerator.device)
 
@@ -270,10 +277,12 @@ def train(
     for reason in skipped:
         say(f"skipped checkpoint {reason}")
     if state["step"]:
-        if state["config"]["batch_size"] != config.batch_size or state["config"]["seed"] != config.seed:
-            raise ValueError(f"{ckpt_dir}: checkpoint was made with batch_size/seed "
-                             f"{state['config']['batch_size']}/{state['config']['seed']}, "
-                             f"got {config.batch_size}/{config.seed}")
+        made = state["config"]
+        made_range = None if made.get("sigma_range") is None else tuple(made["sigma_range"])
+        if (made["batch_size"], made["seed"], made_range) != (config.batch_size, config.seed, config.sigma_range):
+            raise ValueError(f"{ckpt_dir}: checkpoint was made with batch_size/seed/sigma_range "
+                             f"{made['batch_size']}/{made['seed']}/{made_range}, "
+                             f"got {config.batch_size}/{config.seed}/{config.sigma_range}")
         say(f"resumed from step {state['step']} ({found[len(skipped)].name}"
             + (", the newest readable checkpoint)" if skipped else ")"))
         state["config"] = asdict(config)
@@ -295,7 +304,7 @@ def train(
         epoch = step * config.batch_size // len(dataset)
         x0 = _gather(dataset, idx[rank * per_process : (rank + 1) * per_process], epoch).to(accelerator.device)
         with accelerator.accumulate(unet):
-            loss = denoising_loss(unet, scheduler, x0, _generator(config.seed, step, rank, 1), extra)
+            loss = denoising_loss(unet, scheduler, x0, _generator(config.seed, step, rank, 1), extra, weights)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(unet.parameters(), 1.0)
             optimizer.step()
@@ -315,7 +324,7 @@ def train(
         record = {"step": state["step"], "loss": value}
         if validation is not None and (state["step"] % config.validate_every == 0 or state["step"] == config.steps):
             bar.set_description(f"train (held-out loss on {len(validation)} items)")  # the bar pauses meanwhile
-            record["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+            record["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation, weights)
             bar.set_description("train")
         if accelerator.is_main_process:
             with open(log_path, "a") as f:
@@ -338,7 +347,7 @@ def train(
     if state["step"] < config.steps:
         return summary
     if validation is not None:
-        summary["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation)
+        summary["heldout_loss"] = _ema_heldout(accelerator, unet, ema, scheduler, validation, weights)
     if not all(bool(torch.isfinite(p).all()) for p in ema.shadow_params):
         raise FloatingPointError("training diverged: the averaged (EMA) weights are not finite; lower the learning "
                                  "rate (--lr). The model was not saved")
@@ -354,12 +363,13 @@ def train(
     return summary
 
 
-def _ema_heldout(accelerator, unet, ema, scheduler, validation: torch.Tensor) -> float:
+def _ema_heldout(accelerator, unet, ema, scheduler, validation: torch.Tensor,
+                 timestep_weights: torch.Tensor | None) -> float:
     model = accelerator.unwrap_model(unet)
     ema.store(model.parameters())
     ema.copy_to(model.parameters())
     model.eval()
-    value = heldout_loss(model, scheduler, validation.to(accelerator.device))
+    value = heldout_loss(model, scheduler, validation.to(accelerator.device), timestep_weights=timestep_weights)
     ema.restore(model.parameters())
     model.train()
     return value

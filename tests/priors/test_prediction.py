@@ -12,7 +12,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from projdiff.priors.prediction import denoising_loss, heldout_loss
+from projdiff.priors.prediction import denoising_loss, heldout_loss, log_sigma_uniform_weights
 
 
 def scheduler(kind: str) -> DDPMScheduler:
@@ -87,3 +87,38 @@ def test_heldout_loss_is_the_mean_over_items_whatever_the_chunks() -> None:
     assert heldout_loss(oracle, sched, data, batch_size=3) == pytest.approx(expected, abs=1e-6)
     assert heldout_loss(oracle, sched, data, batch_size=5) == pytest.approx(expected, abs=1e-6)
     assert [inputs.shape[0] for inputs, _ in oracle.seen[:2]] == [3, 2]
+
+
+def test_log_sigma_uniform_weights_cover_the_range_uniformly_in_log_sigma() -> None:
+    """The probability of a sigma interval inside the range is its share of the range's log width."""
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    abar = sched.alphas_cumprod.double()
+    sigma = ((1 - abar) / abar).sqrt()
+    weights = log_sigma_uniform_weights(sched, (0.04, 1.0)).double()
+    inside = (sigma >= 0.04) & (sigma <= 1.0)
+    assert float(weights.sum()) == pytest.approx(1.0) and bool((weights[~inside] == 0).all())
+    assert bool((weights[inside] > 0).all())
+    first, last = int(inside.nonzero()[0]), int(inside.nonzero()[-1])
+    # the steps of sigma 0.04..0.2 carry log(0.2/0.04) / log(1/0.04) of the mass, up to one step's width
+    low_half = (sigma >= 0.04) & (sigma <= 0.2)
+    share = float(weights[low_half].sum())
+    expected = float((sigma[low_half].max() / sigma[first - 1]).log() / (sigma[last] / sigma[first - 1]).log())
+    assert share == pytest.approx(expected, abs=1e-6)
+    assert 0.45 < share < 0.55  # log(5) / log(25) = 0.5
+
+
+def test_weighted_time_steps_are_drawn_from_the_weights() -> None:
+    sched = scheduler("epsilon")
+    x0 = torch.zeros(200, 1, 2, 2, dtype=torch.float64)
+    weights = torch.zeros(50)
+    weights[[3, 7]] = torch.tensor([0.25, 0.75])
+    oracle = Oracle(sched, x0)
+    assert float(denoising_loss(oracle, sched, x0, torch.Generator().manual_seed(6), 0, weights)) == pytest.approx(0.0)
+    _, t = oracle.seen[0]
+    assert set(t.tolist()) == {3, 7} and 0.6 < float((t == 7).double().mean()) < 0.9
+
+
+@pytest.mark.parametrize("bad", [(2.0, 1.0), (0.0, 1.0), (1e3, 1e4)])
+def test_a_sigma_range_outside_the_schedule_is_one_clear_error(bad) -> None:
+    with pytest.raises(ValueError, match="sigma_range: expected 0 < low < high"):
+        log_sigma_uniform_weights(DDPMScheduler(num_train_timesteps=1000), bad)

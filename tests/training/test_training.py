@@ -23,9 +23,10 @@ class Blobs(torch.utils.data.Dataset):
         return self.x[i]
 
 
-def _train(folder, steps, stop_after=None):
+def _train(folder, steps, stop_after=None, sigma_range=None):
     unet, scheduler = build_model(Recipe(TINY, data=None, shape=(1, 8, 8)), seed=0)
-    config = TrainConfig(steps=steps, batch_size=8, checkpoint_every=2, validate_every=2, warmup_steps=2)
+    config = TrainConfig(steps=steps, batch_size=8, checkpoint_every=2, validate_every=2, warmup_steps=2,
+                         sigma_range=sigma_range)
     summary = train(unet, scheduler, Blobs(), folder, config, validation=Blobs().x[:16], progress=False,
                     stop_after=stop_after, card=lambda s: f"card {s['step']}")
     return summary
@@ -49,6 +50,17 @@ def test_interrupted_training_resumes_exactly(tmp_path):
     assert resumed["hardware"] == "1 x cpu"  # recorded for the model card
     assert (tmp_path / "whole" / "README.md").read_text() == "card 6"
     assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == ["step-0000004", "step-0000006"]
+
+
+def test_a_sigma_range_resumes_exactly_and_cannot_change_on_resume(tmp_path):
+    whole = _train(tmp_path / "whole", 4, sigma_range=(0.01, 1.0))
+    _train(tmp_path / "part", 4, stop_after=2, sigma_range=(0.01, 1.0))
+    with pytest.raises(ValueError, match="batch_size/seed/sigma_range 8/0/\\(0.01, 1.0\\), got 8/0/None"):
+        _train(tmp_path / "part", 4)
+    assert _train(tmp_path / "part", 4, sigma_range=(0.01, 1.0))["heldout_loss"] == whole["heldout_loss"]
+    uniform = _train(tmp_path / "uniform", 4)
+    assert uniform["heldout_loss"] != whole["heldout_loss"]
+    assert json.loads((tmp_path / "whole" / "training_summary.json").read_text())["config"]["sigma_range"] == [0.01, 1.0]
 
 
 def test_batches_are_a_function_of_the_step():

@@ -1,4 +1,4 @@
-"""The prior design study's smoke mode runs every kind of design (waveform, STFT, ISDM) to its table."""
+"""The prior design study's smoke mode runs every kind of design (waveform, STFT, ISDM, sigma range) to its table."""
 
 import json
 import os
@@ -21,9 +21,12 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "|---|" in done.stdout and "| waveform |" in done.stdout and "| stft |" in done.stdout
-    study = [e for design in ("waveform", "stft", "isdm")
+    designs = ("waveform", "stft", "isdm", "waveform-range")
+    study = [e for design in designs
              for e in json.loads((tmp_path / "study" / design / "study.json").read_text()).values()]
-    assert [e["design"] for e in study] == ["waveform", "stft", "isdm"]
+    assert [e["design"] for e in study] == list(designs)
+    trained_in_range = json.loads((tmp_path / "study" / "waveform-range" / "training_summary.json").read_text())
+    assert trained_in_range["config"]["sigma_range"] == [0.01, 1.0]
     assert all(e["hours"] > 0 and e["steps"] > 0 and "sisdri_avg" in e["scratch"] for e in study)
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
