@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=positive(int), required=True, help="total optimizer steps")
     p.add_argument("--batch-size", type=positive(int), default=None, help="global batch size (default 64)")
     p.add_argument("--lr", type=positive(float, at_most=1.0), default=None, help="learning rate (default 5e-4)")
+    p.add_argument("--sigma-range", nargs=2, type=positive(float), metavar=("LOW", "HIGH"), default=None,
+                   help="train only at noise levels LOW..HIGH (model data units, log-uniform), e.g. a sampler's "
+                        "range (default: the preset's, else all time steps)")
     p.add_argument("--checkpoint-every", type=positive(int), default=200,
                    help="steps between checkpoints and held-out loss evaluations (200)")
     p.add_argument("--seed", type=seed, default=0)
@@ -101,6 +104,7 @@ def check_fits(recipe: Recipe, unet, batch_size: int, device) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from projdiff.priors.prediction import log_sigma_uniform_weights
     from projdiff.training import TrainConfig, build_model, model_card, train
 
     from projdiff.apps.arguments import device_of
@@ -108,11 +112,15 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipe_of(args)
     options = accelerator_options(args)
     unet, scheduler = build_model(recipe, seed=args.seed)
+    sigma_range = tuple(args.sigma_range) if args.sigma_range else recipe.sigma_range
+    if sigma_range is not None:
+        log_sigma_uniform_weights(scheduler, sigma_range, name="--sigma-range")
     batch_size = args.batch_size or recipe.batch_size
     check_fits(recipe, unet, batch_size, device_of(args.device))
     data = recipe.data.load(recipe, seed=args.seed)
     config = TrainConfig(steps=args.steps, batch_size=batch_size, learning_rate=args.lr or recipe.learning_rate,
-                         checkpoint_every=args.checkpoint_every, validate_every=args.checkpoint_every, seed=args.seed)
+                         checkpoint_every=args.checkpoint_every, validate_every=args.checkpoint_every, seed=args.seed,
+                         sigma_range=sigma_range)
     command = "projdiff " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     name = args.preset or Path(args.out).name
     card = model_card(name, recipe, data.description, command, sum(p.numel() for p in unet.parameters()))

@@ -58,12 +58,12 @@ def condition_channels_of(unet) -> int:
     return unet.config.in_channels - unet.config.out_channels
 
 
-def log_sigma_uniform_weights(scheduler, sigma_range: tuple[float, float]) -> torch.Tensor:
+def log_sigma_uniform_weights(scheduler, sigma_range: tuple[float, float], name: str = "sigma_range") -> torch.Tensor:
     """Probabilities of the integer time steps that make ``log sigma`` uniform over ``sigma_range``.
 
     ``sigma = sqrt((1 - abar_t) / abar_t)`` in the model's data units. Step ``t`` gets the width in
     ``log sigma`` of its interval ``(log sigma_{t-1}, log sigma_t]`` (for ``t = 0``, that of the next interval), and
-    steps outside the range get 0. Raises ValueError naming ``sigma_range`` when no step lies in it.
+    steps outside the range get 0. Raises ValueError naming ``name`` (the argument) when no step lies in it.
     """
     low, high = sigma_range
     abar = scheduler.alphas_cumprod.double()
@@ -71,7 +71,7 @@ def log_sigma_uniform_weights(scheduler, sigma_range: tuple[float, float]) -> to
     width = torch.diff(log_sigma, prepend=log_sigma[:1] - (log_sigma[1] - log_sigma[0]))
     inside = (log_sigma >= torch.tensor(low).log()) & (log_sigma <= torch.tensor(high).log())
     if not bool(inside.any()) or not 0 < low < high:
-        raise ValueError(f"sigma_range: expected 0 < low < high covering some of the schedule's noise levels "
+        raise ValueError(f"{name}: expected 0 < low < high covering some of the schedule's noise levels "
                          f"{float(log_sigma[0].exp()):.3g}..{float(log_sigma[-1].exp()):.3g}, got {sigma_range}")
     weights = torch.where(inside, width, torch.zeros_like(width))
     return (weights / weights.sum()).float()

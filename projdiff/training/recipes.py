@@ -65,6 +65,9 @@ class Recipe:
         > 0 makes a conditional UNet (input = C + condition channels).
     batch_size : int, default 64
     learning_rate : float, default 5e-4
+    sigma_range : (float, float), optional
+        Noise levels trained on, in the model's data units (``TrainConfig.sigma_range``); by default
+        uniform time steps over the whole schedule.
     """
 
     architecture: Architecture
@@ -73,6 +76,7 @@ class Recipe:
     condition_channels: int = 0
     batch_size: int = 64
     learning_rate: float = 5e-4
+    sigma_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         dims = self.architecture.spatial_dims
@@ -120,10 +124,15 @@ def model_card(name: str, recipe: Recipe, data_text: str, command: str, n_params
         if recipe.condition_channels:
             shape += f", conditioned on {recipe.condition_channels} extra input channels"
         legs = summary.get("legs", [])
+        trained_at = ("" if cfg.get("sigma_range") is None else
+                      ", trained only at sigma {:g}..{:g} in data units".format(*cfg["sigma_range"]))
+        levels = ("uniform random time steps" if cfg.get("sigma_range") is None else
+                  "random time steps with log sigma uniform over {:g}..{:g}, the noise levels it was trained "
+                  "at".format(*cfg["sigma_range"]))
         return f"""# projdiff prior `{name}`
 
 {arch.unet_class} `{arch.name}` (block widths {widths}, {attention}), {shape};
-{n_params:,} parameters. DDPM noise schedule (linear betas 1e-4..0.02, 1000 steps, epsilon prediction). The weights
+{n_params:,} parameters. DDPM noise schedule (linear betas 1e-4..0.02, 1000 steps, epsilon prediction){trained_at}. The weights
 are the EMA (decay {cfg['ema_decay']}) of the training weights.
 
 ## Data
@@ -133,7 +142,7 @@ are the EMA (decay {cfg['ema_decay']}) of the training weights.
 - Command: `{command}`
 - Steps: {summary['step']} at global batch {cfg['batch_size']}; AdamW, learning rate {cfg['learning_rate']} after {cfg['warmup_steps']} warm-up steps; seed {cfg['seed']}
 - Wall time: {summary['wall_seconds']:.0f} s ({summary['wall_seconds'] / 3600:.2f} h) in {len(legs)} leg(s); last leg on {platform.machine()} ({summary['hardware']}), torch {torch.__version__}, Python {sys.version.split()[0]}
-- Held-out denoising loss (EMA weights; MSE of the epsilon prediction at uniform random time steps with fixed noise, on the held-out data above): {summary['heldout_loss']:.5f}
+- Held-out denoising loss (EMA weights; MSE of the epsilon prediction at {levels} with fixed noise, on the held-out data above): {summary['heldout_loss']:.5f}
 
 {legs_table(legs)}
 ## Use

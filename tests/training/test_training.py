@@ -88,3 +88,36 @@ def test_conditional_unet_trains_and_loads_as_a_conditional_prior(tmp_path):
         prior.denoise(torch.zeros(2, 1, 8, 8), torch.ones(2))
     bound = prior.with_condition(torch.ones(2, 1, 8, 8))
     assert bound.denoise(torch.zeros(6, 1, 8, 8), torch.ones(6)).shape == (6, 1, 8, 8)
+
+
+def _images(folder, count=4):
+    from PIL import Image
+
+    folder.mkdir()
+    for i in range(count):
+        pixels = torch.randint(0, 256, (12, 12), generator=torch.Generator().manual_seed(i), dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i}.png")
+
+
+def test_cli_sigma_range_trains_there_and_the_card_says_so(tmp_path):
+    from projdiff.cli import main
+
+    _images(tmp_path / "images")
+    out = tmp_path / "prior"
+    code = main(["train", "--model", "tiny", "--data", f"folder:{tmp_path / 'images'}", "--image-size", "8",
+                 "--steps", "2", "--batch-size", "2", "--sigma-range", "0.05", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert json.loads((out / "training_summary.json").read_text())["config"]["sigma_range"] == [0.05, 2.0]
+    assert "trained only at sigma 0.05..2 in data units" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("bad", [["2", "1"], ["500", "1000"]])
+def test_cli_sigma_range_outside_the_schedule_is_one_line_and_exit_2(tmp_path, capsys, bad):
+    from projdiff.cli import main
+
+    out = tmp_path / "prior"
+    code = main(["train", "--model", "tiny", "--image-size", "8", "--steps", "2", "--sigma-range", *bad,
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--sigma-range: expected 0 < low < high" in err[0]
+    assert not out.exists()
