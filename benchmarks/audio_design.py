@@ -210,9 +210,12 @@ class IndependentStems(Prior):
 # --- training for a budget ----------------------------------------------------------------------------------
 
 def train_for(architecture: Architecture, shape: tuple, dataset, validation, out: Path, budget: float,
-              batch_size: int, chunk: int, sigma_range: tuple[float, float] | None = None, seed: int = 0) -> dict:
+              batch_size: int, chunk: int, sigma_range: tuple[float, float] | None = None, metadata: dict | None = None,
+              seed: int = 0) -> dict:
     """Train (resuming from ``out``) until the trainer's accumulated wall time reaches ``budget`` seconds, then
-    write the EMA weights; returns the trainer's summary (at once when a finished run already reached it)."""
+    write the EMA weights (with ``metadata`` in ``projdiff.json``: a waveform design's folder is then a prior
+    that ``projdiff separate --prior`` takes); returns the trainer's summary (at once when a finished run already
+    reached it)."""
     done = out / "training_summary.json"
     if done.is_file() and json.loads(done.read_text())["wall_seconds"] >= budget:
         return json.loads(done.read_text())
@@ -227,7 +230,8 @@ def train_for(architecture: Architecture, shape: tuple, dataset, validation, out
     final = TrainConfig(steps=summary["step"], batch_size=batch_size, validate_every=10**9, seed=seed,
                         sigma_range=sigma_range)
     unet = architecture.build(shape[0], 0, shape[-1], seed)
-    return train(unet, DDPMScheduler(**DDPM_LINEAR), dataset, out, final, validation=validation, progress=False)
+    return train(unet, DDPMScheduler(**DDPM_LINEAR), dataset, out, final, validation=validation, progress=False,
+                 metadata=metadata)
 
 
 def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk: int) -> tuple[object, dict]:
@@ -273,7 +277,7 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
         audio_prior = AudioPrior(IndependentStems(priors), card)
     else:
         summary = train_for(design.architecture, recipe.shape, td.train, td.validation, folder, budget,
-                            design.batch_size, chunk, design.sigma_range)
+                            design.batch_size, chunk, design.sigma_range, meta)
         audio_prior = AudioPrior(DiffusersPrior.from_pretrained(folder), card)
 
     def run(mixture: torch.Tensor, steps: int, **options) -> torch.Tensor:

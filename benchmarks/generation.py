@@ -2,6 +2,7 @@
 
     python benchmarks/generation.py --write
     python benchmarks/generation.py --quick --prior DIR
+    python benchmarks/generation.py --prior runs/audio-design/waveform --section generation-waveform --write
 
 Two figures per generated stem, averaged over the test chorales (8 kHz; STFT n_fft 1024, hop 256):
 
@@ -81,6 +82,8 @@ def chroma_fit(a: torch.Tensor, b: torch.Tensor, rate: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_chorale_arguments(parser)
+    parser.add_argument("--section", default="generation",
+                        help="section of benchmarks/RESULTS.md to write (generation; another for another prior)")
     args = parser.parse_args()
     tracks, rate = load_tracks(Path(args.data) / "test", STEMS)
     if args.quick:
@@ -133,7 +136,8 @@ def main() -> None:
             "where the own soprano fits better).\n\n"
             + table(["generated stem", "own - other soprano, chroma fit", f"chorales > 0 (of {len(tracks)})"],
                     paired))
-    emit(args.write, "generation", "Partial generation of chorale stems (audio issue)", body)
+    title = "Partial generation of chorale stems (audio issue)"
+    emit(args.write, args.section, title + ("" if args.section == "generation" else f" ({args.section})"), body)
 
 
 if __name__ == "__main__":
