@@ -343,7 +343,8 @@ def main() -> None:
                      f"{entry['heldout_loss']:.4f}"] + [f"{r['stems'][s]['sisdri']:.2f}" for s in STEMS]
                     + [f"{r['sisdri_avg']:.2f}", warm])
     body = (f"{len(tracks)} validation chorales of `{args.data}`, the first {args.seconds:g} s of each; training "
-            f"budget {budget / 60:g} min per design (resumed legs accumulate). SI-SDRi in dB (MSDM protocol) from "
+            f"budget of this run {budget / 60:g} min per design; each row is one evaluated checkpoint, at the training "
+            "time in its hours column (resumed legs accumulate). SI-SDRi in dB (MSDM protocol) from "
             "scratch; warm start: ProjDiff from NMF at sigma 0.01 minus NMF (dB, > 0 = the prior improves NMF). "
             "The held-out loss is over each design's own training noise levels (all time steps, or the sampler's "
             "range for `waveform-range`), so it compares steps of one design, not designs.\n\n"
