@@ -60,7 +60,8 @@ def test_a_sigma_range_resumes_exactly_and_cannot_change_on_resume(tmp_path):
     assert _train(tmp_path / "part", 4, sigma_range=(0.01, 1.0))["heldout_loss"] == whole["heldout_loss"]
     uniform = _train(tmp_path / "uniform", 4)
     assert uniform["heldout_loss"] != whole["heldout_loss"]
-    assert json.loads((tmp_path / "whole" / "training_summary.json").read_text())["config"]["sigma_range"] == [0.01, 1.0]
+    summary = json.loads((tmp_path / "whole" / "training_summary.json").read_text())
+    assert summary["config"]["sigma_range"] == [0.01, 1.0]
 
 
 def test_batches_are_a_function_of_the_step():
