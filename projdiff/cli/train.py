@@ -63,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive(float, at_most=1.0), default=None, help="learning rate (default 5e-4)")
     p.add_argument("--sigma-range", nargs=2, type=positive(float), metavar=("LOW", "HIGH"), default=None,
                    help="train only at noise levels LOW..HIGH (model data units, log-uniform), e.g. a sampler's "
-                        "range (default: the preset's, else all time steps)")
+                        "range (default: all time steps)")
     p.add_argument("--checkpoint-every", type=positive(int), default=200,
                    help="steps between checkpoints and held-out loss evaluations (200)")
     p.add_argument("--seed", type=seed, default=0)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipe_of(args)
     options = accelerator_options(args)
     unet, scheduler = build_model(recipe, seed=args.seed)
-    sigma_range = tuple(args.sigma_range) if args.sigma_range else recipe.sigma_range
+    sigma_range = tuple(args.sigma_range) if args.sigma_range else None
     if sigma_range is not None:
         log_sigma_uniform_weights(scheduler, sigma_range, name="--sigma-range")
     batch_size = args.batch_size or recipe.batch_size

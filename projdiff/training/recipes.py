@@ -65,9 +65,6 @@ class Recipe:
         > 0 makes a conditional UNet (input = C + condition channels).
     batch_size : int, default 64
     learning_rate : float, default 5e-4
-    sigma_range : (float, float), optional
-        Noise levels trained on, in the model's data units (``TrainConfig.sigma_range``); by default
-        uniform time steps over the whole schedule.
     """
 
     architecture: Architecture
@@ -76,7 +73,6 @@ class Recipe:
     condition_channels: int = 0
     batch_size: int = 64
     learning_rate: float = 5e-4
-    sigma_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         dims = self.architecture.spatial_dims
