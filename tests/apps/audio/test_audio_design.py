@@ -1,4 +1,5 @@
-"""The prior design study's smoke mode runs every kind of design (waveform, STFT, ISDM, sigma range) to its table."""
+"""The prior design study's smoke mode runs every kind of design (waveform, STFT, ISDM, sigma range) to its table,
+with the NMF warm-start column for each."""
 
 import json
 import os
@@ -9,14 +10,19 @@ from pathlib import Path
 import pytest
 from chorale_fixtures import fake_chorales
 
+from projdiff.cli import main
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow
 def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     data = fake_chorales(tmp_path / "data")
+    nmf = tmp_path / "nmf.safetensors"
+    assert main(["fit-nmf", "--stems", str(data / "train"), "--out", str(nmf), "--components", "4",
+                 "--iterations", "20", "--quiet"]) == 0
     command = [sys.executable, "benchmarks/audio_design.py", "--quick", "--data", str(data), "--out",
-               str(tmp_path / "study"), "--tracks", "1", "--seconds", "1.5"]
+               str(tmp_path / "study"), "--tracks", "1", "--seconds", "1.5", "--nmf", str(nmf)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -28,6 +34,7 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     trained_in_range = json.loads((tmp_path / "study" / "waveform-range" / "training_summary.json").read_text())
     assert trained_in_range["config"]["sigma_range"] == [0.01, 1.0]
     assert all(e["hours"] > 0 and e["steps"] > 0 and "sisdri_avg" in e["scratch"] for e in study)
+    assert all("sisdri_avg" in e["warm"] and "sisdri_avg" in e["nmf"] for e in study)   # warm start: every design
     again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
     rows = [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")]
