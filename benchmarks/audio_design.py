@@ -29,7 +29,8 @@ design whose folder holds checkpoints resumes where it stopped (``OUT/<design>/`
 ``--budget-minutes`` continues every design; evaluations accumulate in ``OUT/<design>/study.json``
 (one row per step count), which is what the table shows: SI-SDRi against training hours. Designs
 may run in parallel processes (``--designs waveform`` in one, ``--designs stft`` in another); the
-last one to finish writes the table of all.
+last one to finish writes the table of all. So may ISDM's one-stem priors (``--designs isdm --stems
+soprano,alto`` in one, ``--stems tenor,bass`` in another): whichever finds all four at the budget evaluates.
 
 Evaluation: the first ``--seconds`` of ``--tracks`` validation chorales (never the test chorales),
 MSDM protocol (``projdiff.apps.audio.metrics``); ProjDiff 30 levels, 8 inner steps, step size 0.2,
@@ -241,8 +242,10 @@ def train_for(architecture: Architecture, shape: tuple, dataset, validation, out
                  metadata=metadata)
 
 
-def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk: int) -> tuple[object, dict]:
-    """The design's separation function ``mixture (N,) -> stems (K, N)`` after training, and its summary."""
+def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk: int,
+            stems: tuple[str, ...] = STEMS) -> tuple[object, dict] | None:
+    """The design's separation function ``mixture (N,) -> stems (K, N)`` after training, and its summary;
+    ``stems``: the one-stem priors an ISDM process trains (``None`` when the others have not reached the budget)."""
     folder = out / design.name
     if design.kind == "stft":
         recipe = Recipe(AUDIO_TINY, data, (4, design.segment))  # a 1-D recipe: the source reads its shape only
@@ -276,10 +279,15 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
     if design.kind == "isdm":
         priors, summaries = [], []
         for k, stem in enumerate(STEMS):
-            one_stem = MappedItems(td.train, lambda item, k=k: item[k : k + 1])
-            summaries.append(train_for(design.architecture, (1, design.segment), one_stem,
-                                       td.validation[:, k : k + 1], folder / stem, budget / len(STEMS),
-                                       design.batch_size, chunk))
+            if stem in stems:
+                one_stem = MappedItems(td.train, lambda item, k=k: item[k : k + 1])
+                train_for(design.architecture, (1, design.segment), one_stem, td.validation[:, k : k + 1],
+                          folder / stem, budget / len(STEMS), design.batch_size, chunk)
+        for stem in STEMS:
+            done = folder / stem / "training_summary.json"
+            if not done.is_file() or json.loads(done.read_text())["wall_seconds"] < budget / len(STEMS):
+                return None                                  # another process is still training this stem
+            summaries.append(json.loads(done.read_text()))
             priors.append(DiffusersPrior.from_pretrained(folder / stem))
         summary = {"step": sum(s["step"] for s in summaries), "wall_seconds": sum(s["wall_seconds"] for s in summaries),
                    "heldout_loss": sum(s["heldout_loss"] for s in summaries) / len(summaries)}
@@ -322,18 +330,27 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=4, help="validation chorales evaluated (default 4)")
     parser.add_argument("--seconds", type=float, default=8.0, help="first seconds of each (default 8)")
     parser.add_argument("--nmf", help="NMF dictionaries ('projdiff fit-nmf') for the warm-start column")
+    parser.add_argument("--stems", default=",".join(STEMS),
+                        help="the stems whose one-stem priors this process trains (isdm; default all four)")
     parser.add_argument("--quick", action="store_true", help="tiny networks, seconds of training (smoke run)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
+    stems = tuple(args.stems.split(","))
+    if not set(stems) <= set(STEMS):
+        parser.error(f"--stems: expected names among {','.join(STEMS)}, got {args.stems!r}")
     data, out = ChoraleStems(Path(args.data)), Path(args.out)
-    designs = QUICK if args.quick else tuple(d for d in DESIGNS if d.name in args.designs.split(","))
+    designs = tuple(d for d in (QUICK if args.quick else DESIGNS) if d.name in args.designs.split(","))
     budget, chunk, steps = (2.0, 2, 2) if args.quick else (60 * args.budget_minutes, 100, 30)
     tracks, rate = data.tracks("validation")
     tracks = [torch.as_tensor(t[:, : int(args.seconds * rate)]) for t in tracks[: args.tracks]]
     nmf = NMFModel.load(args.nmf) if args.nmf else None
     for design in designs:
         started = time.time()
-        run, summary = trained(design, data, out, budget, chunk)
+        result = trained(design, data, out, budget, chunk, stems)
+        if result is None:
+            print(design.name, "trained; the other stems' priors are not at the budget yet: no evaluation", flush=True)
+            continue
+        run, summary = result
         study_file = out / design.name / "study.json"                # one file per design: designs may run in
         study = json.loads(study_file.read_text()) if study_file.is_file() else {}   # parallel processes
         key = str(summary["step"])

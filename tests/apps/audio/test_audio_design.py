@@ -39,3 +39,20 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
     rows = [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")]
     assert rows == [1, 1]
+
+
+@pytest.mark.slow
+def test_isdm_stems_train_in_two_processes_and_the_last_evaluates(tmp_path):
+    data, study = fake_chorales(tmp_path / "data"), tmp_path / "study"
+    command = [sys.executable, "benchmarks/audio_design.py", "--quick", "--designs", "isdm", "--data", str(data),
+               "--out", str(study), "--tracks", "1", "--seconds", "1.5", "--stems"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(command + ["soprano,alto"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "no evaluation" in first.stdout and not (study / "isdm" / "study.json").exists()
+    assert (study / "isdm" / "alto" / "training_summary.json").is_file() and not (study / "isdm" / "tenor").exists()
+    second = subprocess.run(command + ["tenor,bass"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "| isdm |" in second.stdout and len(json.loads((study / "isdm" / "study.json").read_text())) == 1
+    bad = subprocess.run(command + ["soprano,drums"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "--stems: expected names among soprano,alto,tenor,bass" in bad.stderr
