@@ -22,7 +22,8 @@ Designs (``DESIGNS``; all joint over the 4 stems, DDPM with epsilon prediction, 
   0.64 M parameters), about 4x faster a step than ``stft`` on a CPU, where ``stft`` manages only about
   3 steps a minute (model size);
 - ``isdm``: independent priors, one ``audio-small`` UNet1D per stem (a quarter of the budget each),
-  combined into a joint prior ``D(x)_k = D_k(x_k)`` (ISDM of the MSDM paper).
+  combined into a joint prior ``D(x)_k = D_k(x_k)`` (ISDM of the MSDM paper; ``projdiff.priors.IndependentPriors``:
+  ``OUT/isdm`` is then a prior that ``load_prior`` and ``projdiff separate --prior`` take).
 
 Budget: training wall-clock seconds as the trainer counts them (its legs; data loading excluded). A
 design whose folder holds checkpoints resumes where it stopped (``OUT/<design>/``), so a larger
@@ -71,7 +72,8 @@ from projdiff.apps.audio.separation import crossfade, segment_starts, separate  
 from projdiff.apps.audio.stem_prior import AudioPrior, StemPriorCard  # noqa: E402
 from projdiff.engine import karras_sigmas, solve  # noqa: E402
 from projdiff.operators import SumOfSources  # noqa: E402
-from projdiff.priors import DiffusersPrior, Prior  # noqa: E402
+from projdiff.priors import DiffusersPrior, Prior, load_prior  # noqa: E402
+from projdiff.priors.independent import write_parts_config  # noqa: E402
 from projdiff.training import Architecture, Recipe, TrainConfig, train  # noqa: E402
 from projdiff.training.architectures import SMALL, TINY  # noqa: E402
 from projdiff.training.recipes import DDPM_LINEAR  # noqa: E402
@@ -200,21 +202,6 @@ def separate_stft(mixture: torch.Tensor, prior: CoefficientPrior, weights: torch
     return (out / norm)[:, :n].float()
 
 
-# --- ISDM design --------------------------------------------------------------------------------------------
-
-class IndependentStems(Prior):
-    """Joint prior of independent one-stem priors: ``D(x, sigma)_k = D_k(x_k, sigma)``."""
-
-    def __init__(self, priors: list[DiffusersPrior]):
-        super().__init__()
-        self.priors = torch.nn.ModuleList(priors)
-        self.shape = (len(priors), None)
-        self.sigma_min, self.sigma_max, self.sigmas = priors[0].sigma_min, priors[0].sigma_max, priors[0].sigmas
-
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return torch.cat([p.denoise(x[:, k : k + 1], sigma) for k, p in enumerate(self.priors)], dim=1)
-
-
 # --- training for a budget ----------------------------------------------------------------------------------
 
 def train_for(architecture: Architecture, shape: tuple, dataset, validation, out: Path, budget: float,
@@ -277,7 +264,7 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
     card = StemPriorCard(meta["sample_rate"], tuple(meta["stems"]), design.segment, meta["waveform_scale"],
                          meta["sampler"])
     if design.kind == "isdm":
-        priors, summaries = [], []
+        summaries = []
         for k, stem in enumerate(STEMS):
             if stem in stems:
                 one_stem = MappedItems(td.train, lambda item, k=k: item[k : k + 1])
@@ -288,10 +275,10 @@ def trained(design: Design, data: ChoraleStems, out: Path, budget: float, chunk:
             if not done.is_file() or json.loads(done.read_text())["wall_seconds"] < budget / len(STEMS):
                 return None                                  # another process is still training this stem
             summaries.append(json.loads(done.read_text()))
-            priors.append(DiffusersPrior.from_pretrained(folder / stem))
         summary = {"step": sum(s["step"] for s in summaries), "wall_seconds": sum(s["wall_seconds"] for s in summaries),
                    "heldout_loss": sum(s["heldout_loss"] for s in summaries) / len(summaries)}
-        audio_prior = AudioPrior(IndependentStems(priors), card)
+        write_parts_config(folder, STEMS, meta)                     # the folder is then a prior 'load_prior' reads
+        audio_prior = AudioPrior.of(load_prior(folder))
     else:
         summary = train_for(design.architecture, recipe.shape, td.train, td.validation, folder, budget,
                             design.batch_size, chunk, design.sigma_range, meta)

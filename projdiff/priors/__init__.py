@@ -6,11 +6,12 @@ from projdiff.priors.covariance import Covariance
 from projdiff.priors.diffusers_prior import DiffusersPrior
 from projdiff.priors.gaussian import GaussianMixturePrior, GaussianPrior
 from projdiff.priors.guided_diffusion import ADM_PRESETS, ADMArchitecture, load_adm_prior
+from projdiff.priors.independent import IndependentPriors
 from projdiff.priors.loading import bundled_priors, load_prior
 from projdiff.priors.msdm import MSDMPrior, load_msdm_prior
 
 GMMPrior = GaussianMixturePrior
 
 __all__ = ["ADM_PRESETS", "ADMArchitecture", "AffinePrior", "Covariance", "DiffusersPrior", "GMMPrior",
-           "GaussianMixturePrior", "GaussianPrior", "MSDMPrior", "Prior", "bundled_priors", "load_adm_prior",
+           "GaussianMixturePrior", "GaussianPrior", "IndependentPriors", "MSDMPrior", "Prior", "bundled_priors", "load_adm_prior",
            "load_msdm_prior", "load_prior"]

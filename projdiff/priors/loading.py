@@ -1,7 +1,8 @@
 """``load_prior``: one name scheme for Python and the ``--prior`` option of the CLI.
 
 - ``bundled:NAME``: a prior shipped inside the package (``projdiff/bundled/NAME``);
-- a local folder holding a diffusers model (see ``DiffusersPrior.from_pretrained``);
+- a local folder holding a diffusers model (see ``DiffusersPrior.from_pretrained``), or independent
+  priors over groups of channels, one such folder each (see ``IndependentPriors``);
 - ``owner/name``: a Hugging Face hub id (needs a network);
 - a guided-diffusion (ADM) checkpoint file, e.g. ``ffhq_10m.pt`` (see ``priors/guided_diffusion.py``);
 - a multi-source diffusion model (MSDM) checkpoint, a ``.ckpt`` file (see ``priors/msdm.py``).
@@ -11,14 +12,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from projdiff.priors.diffusers_prior import DiffusersPrior
+from projdiff.priors.diffusers_prior import WRAPPER_CONFIG, DiffusersPrior
 from projdiff.priors.guided_diffusion import ADMArchitecture, load_adm_prior
+from projdiff.priors.independent import IndependentPriors, parts_config
 from projdiff.priors.msdm import MSDMPrior, load_msdm_prior
 from projdiff.utils.bundled import PREFIX, bundled_name, bundled_names, bundled_path
 
 
 def _holds_unet(folder: Path) -> bool:
-    return (folder / "unet").is_dir() or (folder / "config.json").is_file()
+    return (folder / "unet").is_dir() or (folder / "config.json").is_file() or _holds_parts(folder)
+
+
+def _holds_parts(folder: Path) -> bool:
+    return parts_config(folder / WRAPPER_CONFIG) is not None
+
+
+def _from_folder(folder: Path) -> DiffusersPrior | IndependentPriors:
+    return IndependentPriors.from_pretrained(folder) if _holds_parts(folder) else DiffusersPrior.from_pretrained(folder)
 
 
 def bundled_priors() -> list[str]:
@@ -27,7 +37,7 @@ def bundled_priors() -> list[str]:
 
 
 def load_prior(name_or_dir: str | Path, *,
-               preset: str | ADMArchitecture | None = None) -> DiffusersPrior | MSDMPrior:
+               preset: str | ADMArchitecture | None = None) -> DiffusersPrior | IndependentPriors | MSDMPrior:
     """Load a prior by name (``bundled:NAME``), folder, hub id, ADM or MSDM (``.ckpt``) checkpoint file.
 
     ``preset`` applies to ADM checkpoint files only (``load_adm_prior``); by default the preset
@@ -53,9 +63,9 @@ def load_prior(name_or_dir: str | Path, *,
         if name not in bundled_priors():
             raise FileNotFoundError(f"prior: no bundled prior {name!r}; bundled: "
                                     f"{', '.join(PREFIX + n for n in bundled_priors()) or 'none'}")
-        return DiffusersPrior.from_pretrained(bundled_path(name))
+        return _from_folder(bundled_path(name))
     path = Path(text)
     if not path.exists() and (text.startswith((".", "/", "~")) or text.count("/") != 1):
         raise FileNotFoundError(f"prior: {text} is neither a folder nor a hub id (owner/name) nor "
                                 f"bundled:NAME (bundled: {', '.join(PREFIX + n for n in bundled_priors()) or 'none'})")
-    return DiffusersPrior.from_pretrained(path)
+    return _from_folder(path) if path.is_dir() else DiffusersPrior.from_pretrained(path)

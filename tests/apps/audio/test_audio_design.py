@@ -7,10 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from chorale_fixtures import fake_chorales
+import soundfile
+from chorale_fixtures import RATE, fake_chorales
 
+import projdiff
+from projdiff.apps.audio.chorales import STEMS
 from projdiff.cli import main
+from projdiff.priors import IndependentPriors
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -54,5 +59,12 @@ def test_isdm_stems_train_in_two_processes_and_the_last_evaluates(tmp_path):
     second = subprocess.run(command + ["tenor,bass"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "| isdm |" in second.stdout and len(json.loads((study / "isdm" / "study.json").read_text())) == 1
+    joint = projdiff.load_prior(study / "isdm")                     # the design's folder is a prior users can load
+    assert isinstance(joint, IndependentPriors) and joint.shape == (4, None) and joint.metadata["kind"] == "audio"
+    mixture = sum(soundfile.read(data / "test" / "bwv007" / f"{s}.wav")[0] for s in STEMS)
+    soundfile.write(tmp_path / "mix.wav", mixture.astype(np.float32), RATE, subtype="FLOAT")
+    assert main(["separate", str(tmp_path / "mix.wav"), "--prior", str(study / "isdm"), "--steps", "2", "--quiet",
+                 "--out", str(tmp_path / "stems")]) == 0
+    assert sorted(f.name for f in (tmp_path / "stems").glob("mix_*.wav")) == sorted(f"mix_{s}.wav" for s in STEMS)
     bad = subprocess.run(command + ["soprano,drums"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "--stems: expected names among soprano,alto,tenor,bass" in bad.stderr
