@@ -13,5 +13,5 @@ from projdiff.priors.msdm import MSDMPrior, load_msdm_prior
 GMMPrior = GaussianMixturePrior
 
 __all__ = ["ADM_PRESETS", "ADMArchitecture", "AffinePrior", "Covariance", "DiffusersPrior", "GMMPrior",
-           "GaussianMixturePrior", "GaussianPrior", "IndependentPriors", "MSDMPrior", "Prior", "bundled_priors", "load_adm_prior",
-           "load_msdm_prior", "load_prior"]
+           "GaussianMixturePrior", "GaussianPrior", "IndependentPriors", "MSDMPrior", "Prior", "bundled_priors",
+           "load_adm_prior", "load_msdm_prior", "load_prior"]
