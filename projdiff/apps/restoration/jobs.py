@@ -162,6 +162,10 @@ def run_job(path: str | Path, *, progress: bool = True, prior=None, allow_outsid
         summary = [summarize(job, store, processes, len(job.items) - len(pending)) if state.is_main_process
                    else None]
         broadcast_object_list(summary)
+        # gloo's broadcast can return on the source before every peer has read it; the barrier keeps any
+        # process from closing the group (projdiff run does at exit) while a peer may still be reading
+        # (suspected cause of a rare gloo abort at exit, "terminate called without an active exception")
+        state.wait_for_everyone()
     return {**summary[0], "this_process": state.process_index}
 
 
