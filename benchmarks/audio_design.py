@@ -3,6 +3,8 @@
     python benchmarks/audio_design.py --budget-minutes 90 --write        # the study (hours on 2 cores)
     python benchmarks/audio_design.py --budget-minutes 180 --write       # resumes every design to 3 h
     python benchmarks/audio_design.py --quick --data DIR --out DIR       # smoke run (the test suite)
+    python benchmarks/audio_design.py --budget-minutes 360 --designs isdm --bundle projdiff/bundled/chorales-isdm
+                                       # copies the trained ISDM design into a prior folder with model cards
 
 Designs (``DESIGNS``; all joint over the 4 stems, DDPM with epsilon prediction, the project's trainer):
 
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -76,7 +79,7 @@ from projdiff.priors import DiffusersPrior, Prior, load_prior  # noqa: E402
 from projdiff.priors.independent import write_parts_config  # noqa: E402
 from projdiff.training import Architecture, Recipe, TrainConfig, train  # noqa: E402
 from projdiff.training.architectures import SMALL, TINY  # noqa: E402
-from projdiff.training.recipes import DDPM_LINEAR  # noqa: E402
+from projdiff.training.recipes import DDPM_LINEAR, model_card  # noqa: E402
 
 N_FFT, HOP, FRAMES = 512, 128, 68          # STFT design: 8192-sample segments give 65 frames, padded to 68
 WIDE = Architecture("audio-wide", {**AUDIO_SMALL.config, "block_out_channels": [32, 32, 64, 64, 64, 96, 96, 96]},
@@ -308,6 +311,79 @@ def evaluate(run, tracks: list[torch.Tensor], rate: int, steps: int, nmf: NMFMod
     return out
 
 
+PART_FILES = ("unet", "scheduler", "model_index.json", "projdiff.json", "training_summary.json", "train_log.jsonl")
+
+
+def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry: dict, command: str) -> None:
+    """Copy the trained ISDM design in ``folder`` (one sub-folder per stem) into ``target``, a prior folder
+    that ``load_prior`` reads: each part's weights, scheduler, training summary and log (not its checkpoints)
+    with a model card per part, and a card for the joint prior with the study's evaluation ``entry``."""
+    description = data.load(Recipe(design.architecture, data, (4, design.segment)), seed=0).description
+    target.mkdir(parents=True)
+    parts, seconds = [], 0.0
+    for k, stem in enumerate(STEMS):
+        for name in PART_FILES:
+            copy = shutil.copytree if (folder / stem / name).is_dir() else shutil.copy2
+            copy(folder / stem / name, target / stem / name)
+        summary = json.loads((folder / stem / "training_summary.json").read_text())
+        n_params = sum(p.numel() for p in DiffusersPrior.from_pretrained(target / stem).unet.parameters())
+        text = (f"{description}\n\nThis part models the {stem} stem alone (channel {k} of those items); "
+                "`../README.md` describes the joint prior it belongs to.")
+        card = model_card(f"{target.name}/{stem}", Recipe(design.architecture, data, (1, design.segment)), text,
+                          command, n_params)
+        (target / stem / "README.md").write_text(card(summary))
+        parts.append((stem, summary, n_params))
+        seconds += summary["wall_seconds"]
+    shutil.copy2(folder / "projdiff.json", target / "projdiff.json")
+    scratch, warm, nmf = (entry[k] for k in ("scratch", "warm", "nmf"))
+
+    def row(label: str, scores: dict, bold: bool = False) -> str:
+        per_stem = " / ".join(f"{scores['stems'][s]['sisdri']:.2f}" for s in STEMS)
+        mark = "**" if bold else ""
+        return f"| {mark}{label}{mark} | {per_stem} | {mark}{scores['sisdri_avg']:.2f}{mark} |\n"
+
+    part_rows = "".join(f"| {stem} | {n:,} | {s['step']} | {s['wall_seconds']:.0f} | {len(s.get('legs', []))} | "
+                        f"{s['heldout_loss']:.5f} |\n" for stem, s, n in parts)
+    (target / "README.md").write_text(f"""# projdiff prior `{target.name}`
+
+Four independent one-stem priors joined into one prior over the stems {", ".join(STEMS)}: the denoiser of
+stem k sees stem k only, `D(x)_k = D_k(x_k)` (ISDM of the MSDM paper; `projdiff.priors.IndependentPriors`).
+Each part is a UNet1DModel `{design.architecture.name}` on {design.segment}-sample segments of its stem;
+{sum(n for _, _, n in parts):,} parameters in all. Each part's folder is a prior of its own, with its model card.
+
+For **separation** (`projdiff separate`, also warm-started from NMF with `--init nmf`). Not for partial
+generation: under this prior the stems are independent, so a given stem tells it nothing about the others
+(`projdiff generate` uses the joint prior `bundled:chorales`).
+
+## Why this design
+It won the prior design study (`benchmarks/RESULTS.md`, "Prior design study for chorale separation"), where
+seven designs were trained for equal wall-clock budgets on this CPU and scored on validation chorales; it was
+also the first whose estimate, started from supervised NMF's, beats NMF's on average.
+
+## Parts
+| stem | parameters | steps | wall time (s) | legs | held-out denoising loss |
+|---|---|---|---|---|---|
+{part_rows}
+- Command: `{command}`
+- Wall time: {seconds:.0f} s ({seconds / 3600:.2f} h) over the four parts, one CPU core each (two processes at a time)
+
+## Recommended sampler
+`projdiff.json` metadata `"sampler"` (that of `bundled:chorales`): 30 noise levels on a Karras schedule from
+0.25 down to 0.0025 (waveform units), 8 inner ProjDiff iterations per level with step size 0.2 and momentum
+0.5. SI-SDRi (MSDM protocol) on the first 8 s of 4 validation chorales (never the test chorales), seed 0,
+after {entry['hours']:.2f} h of training:
+
+| start | SI-SDRi (dB): {" / ".join(STEMS)} | average |
+|---|---|---|
+{row("30 steps, 8 inner, step 0.2, momentum 0.5", scratch, bold=True)}{row("supervised NMF alone", nmf)}{row("from NMF: 10 levels, sigma 0.01 -> 0.0025", warm)}
+## Use
+```python
+import projdiff
+prior = projdiff.load_prior("path/to/this/folder")   # or "bundled:{target.name}" for a bundled prior
+```
+""")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="runs/data/chorales-8k", help="rendered chorales or their archive")
@@ -321,10 +397,16 @@ def main() -> None:
                         help="the stems whose one-stem priors this process trains (isdm; default all four)")
     parser.add_argument("--quick", action="store_true", help="tiny networks, seconds of training (smoke run)")
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--bundle", metavar="DIR",
+                        help="copy the trained isdm design into DIR (a new folder) as a prior with model cards")
     args = parser.parse_args()
     stems = tuple(args.stems.split(","))
     if not set(stems) <= set(STEMS):
         parser.error(f"--stems: expected names among {','.join(STEMS)}, got {args.stems!r}")
+    if args.bundle and (args.designs != "isdm" or not args.nmf or Path(args.bundle).exists()):
+        parser.error(f"--bundle: expected a new folder, --designs isdm and --nmf, got {args.bundle!r}"
+                     f"{' (exists)' if Path(args.bundle).exists() else ''} with --designs {args.designs}"
+                     f"{'' if args.nmf else ' and no --nmf'}")
     data, out = ChoraleStems(Path(args.data)), Path(args.out)
     designs = tuple(d for d in (QUICK if args.quick else DESIGNS) if d.name in args.designs.split(","))
     budget, chunk, steps = (2.0, 2, 2) if args.quick else (60 * args.budget_minutes, 100, 30)
@@ -347,6 +429,9 @@ def main() -> None:
                           **evaluate(run, tracks, rate, steps, nmf)}
             study_file.write_text(json.dumps(study, indent=1))
         print(design.name, study[key]["scratch"]["sisdri_avg"], f"{time.time() - started:.0f} s", flush=True)
+        if args.bundle:
+            command = " ".join(["python", "benchmarks/audio_design.py"] + sys.argv[1:])
+            bundle(design, data, out / design.name, Path(args.bundle), study[key], command)
     entries = [e for path in sorted(out.glob("*/study.json")) for e in json.loads(path.read_text()).values()]
     rows = []
     for entry in sorted(entries, key=lambda e: (e["design"], e["steps"])):
@@ -355,7 +440,10 @@ def main() -> None:
         rows.append([entry["design"], entry["notes"], entry["steps"], f"{entry['hours']:.2f}",
                      f"{entry['heldout_loss']:.4f}"] + [f"{r['stems'][s]['sisdri']:.2f}" for s in STEMS]
                     + [f"{r['sisdri_avg']:.2f}", warm])
-    body = (f"{len(tracks)} validation chorales of `{args.data}`, the first {args.seconds:g} s of each; training "
+    train_tracks, _ = data.tracks("train")
+    minutes = sum(t.shape[-1] for t in train_tracks) / rate / 60
+    body = (f"Trained on the {len(train_tracks)} training chorales of `{args.data}` ({minutes:.1f} min); scored on "
+            f"{len(tracks)} of its validation chorales, the first {args.seconds:g} s of each; training "
             f"budget of this run {budget / 60:g} min per design; each row is one evaluated checkpoint, at the training "
             "time in its hours column (resumed legs accumulate). SI-SDRi in dB (MSDM protocol) from "
             "scratch; warm start: ProjDiff from NMF (10 levels from sigma 0.01 in waveform units, 0.04 in the STFT "

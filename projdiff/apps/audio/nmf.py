@@ -10,7 +10,8 @@ The baseline of the chorale benchmarks and the first estimate of ``projdiff sepa
   mixture's magnitude spectrum, then Wiener-style masks ``(W_k H_k)^2 / sum_j (W_j H_j)^2`` on
   the mixture's STFT, so the stems sum to the mixture (up to the inverse STFT).
 - File (``NMFModel.save``): safetensors with one ``(F, components)`` tensor per stem and the
-  sample rate and stem names in its metadata. ``projdiff fit-nmf`` writes it once.
+  sample rate and stem names in its metadata. ``projdiff fit-nmf`` writes it once. A prior folder may
+  ship one as ``nmf.safetensors`` (``shipped_dictionaries``), which ``--init nmf`` then uses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ import torch
 
 N_FFT, HOP = 512, 128
 KIND = "projdiff-nmf"
+SHIPPED = "nmf.safetensors"
+
+
+def shipped_dictionaries(prior: str | Path) -> Path | None:
+    """The NMF dictionary file a prior ships (``nmf.safetensors`` in its folder: ``bundled:NAME`` or a
+    local folder), or None."""
+    from projdiff.utils.bundled import bundled_name, bundled_path
+
+    name = bundled_name(prior)
+    path = (bundled_path(name) if name is not None else Path(prior)) / SHIPPED
+    return path if path.is_file() else None
 
 
 def stft(x: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,18 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     assert again.returncode == 0 and again.stdout.count("\n|---") == 1      # budgets spent: nothing trains again
     rows = [len(json.loads((tmp_path / "study" / d / "study.json").read_text())) for d in ("waveform", "stft")]
     assert rows == [1, 1]
+    target = tmp_path / "bundled" / "chorales-isdm"
+    bundling = command + ["--designs", "isdm", "--bundle", str(target)]
+    done = subprocess.run(bundling, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert isinstance(projdiff.load_prior(target), IndependentPriors)
+    assert not list(target.rglob("checkpoints")) and (target / "soprano" / "train_log.jsonl").is_file()
+    card = (target / "README.md").read_text()
+    warm = json.loads((tmp_path / "study" / "isdm" / "study.json").read_text()).popitem()[1]["warm"]["sisdri_avg"]
+    assert f"| from NMF: 10 levels, sigma 0.01 -> 0.0025 | " in card and f"{warm:.2f} |" in card
+    assert all("parameters." in (target / s / "README.md").read_text() for s in STEMS)
+    again = subprocess.run(bundling, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "(exists)" in again.stderr
 
 
 @pytest.mark.slow

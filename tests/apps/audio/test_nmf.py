@@ -52,6 +52,22 @@ def test_cli_warm_start_from_nmf(data, dictionary_file, tiny_audio_prior_dir, tm
     assert "junk.safetensors: not an NMF dictionary file" in capsys.readouterr().err
 
 
+def test_init_nmf_uses_the_dictionaries_the_prior_folder_ships(data, dictionary_file, tiny_audio_prior_dir, tmp_path):
+    import shutil
+
+    prior = tmp_path / "prior"
+    shutil.copytree(tiny_audio_prior_dir, prior)
+    shutil.copy(dictionary_file, prior / "nmf.safetensors")
+    mixture = sum(soundfile.read(data / "test" / "bwv007" / f"{s}.wav")[0] for s in STEMS)
+    soundfile.write(tmp_path / "mix.wav", mixture.astype(np.float32), RATE, subtype="FLOAT")
+    common = ["separate", str(tmp_path / "mix.wav"), "--prior", str(prior), "--quiet", "--init", "nmf", "--steps", "1"]
+    assert main(common + ["--out", str(tmp_path / "shipped")]) == 0
+    assert main(common + ["--nmf", str(dictionary_file), "--out", str(tmp_path / "given")]) == 0
+    for s in STEMS:   # the same dictionaries, the same seed: the same stems
+        assert np.array_equal(soundfile.read(tmp_path / "shipped" / f"mix_{s}.wav")[0],
+                              soundfile.read(tmp_path / "given" / f"mix_{s}.wav")[0])
+
+
 def test_dictionaries_of_other_stems_are_refused(data, tmp_path, tiny_audio_prior_dir, capsys):
     tracks, _ = load_tracks(data / "train", STEMS)
     NMFModel.fit(tracks, RATE, ("a", "b", "c", "d"), components=2, iterations=2).save(tmp_path / "other.safetensors")

@@ -16,8 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma-y", type=finite, default=0.0, help="noise level of the mixture (waveform units)")
     p.add_argument("--references", help="folder with the true <stem>.wav files, for SI-SDR metrics")
     p.add_argument("--init", choices=("none", "nmf"), default="none",
-                   help="nmf: start ProjDiff from a supervised NMF estimate (needs --nmf) at --init-sigma")
-    p.add_argument("--nmf", metavar="FILE", help="NMF dictionaries of the prior's stems ('projdiff fit-nmf')")
+                   help="nmf: start ProjDiff from a supervised NMF estimate (--nmf) at --init-sigma")
+    p.add_argument("--nmf", metavar="FILE", help="NMF dictionaries of the prior's stems ('projdiff fit-nmf'; "
+                                                 "default with --init nmf: the prior folder's nmf.safetensors)")
     p.add_argument("--init-sigma", type=positive(float), default=0.01,
                    help="noise level of the warm start, waveform units (default 0.01); --steps levels down "
                         "from it (default 10)")
@@ -31,13 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from projdiff.apps.arguments import device_of, dtype_of
     from projdiff.apps.audio.audio_io import audio_subtype, read_audio, write_audio
     from projdiff.apps.audio.metrics import msdm_scores, summarize
+    from projdiff.apps.audio.nmf import NMFModel, shipped_dictionaries
     from projdiff.apps.audio.outputs import write_spectrograms
     from projdiff.apps.audio.separation import check_rate, is_silent, separate
     from projdiff.apps.audio.stem_prior import AudioPrior
     from projdiff.priors import load_prior
     from projdiff.utils.files import check_free, write_json
 
-    if (args.init == "nmf") != bool(args.nmf):
+    nmf_file = args.nmf or (shipped_dictionaries(args.prior) if args.init == "nmf" else None)
+    if (args.init == "nmf") != bool(nmf_file):
         raise ValueError("--init nmf and --nmf FILE go together (write FILE once with 'projdiff fit-nmf')")
     mixture, rate, warnings = read_audio(args.mixture)
     if is_silent(mixture):
@@ -46,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
     audio_prior = AudioPrior.of(load_prior(args.prior))
     check_rate(rate, audio_prior.card.sample_rate, args.mixture)
     names = audio_prior.card.stems
-    nmf = None
-    if args.init == "nmf":
-        from projdiff.apps.audio.nmf import NMFModel
-
-        nmf = NMFModel.load(args.nmf)
+    nmf = None if nmf_file is None else NMFModel.load(nmf_file)
     out, stem = Path(args.out), Path(args.mixture).stem
     wavs = [out / f"{stem}_{name}.wav" for name in names]
     extra = [out / f"{stem}_spectrogram.png"] + ([out / f"{stem}_metrics.json"] if args.references else [])
