@@ -68,7 +68,7 @@ from _results import emit, table  # noqa: E402
 import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
 from projdiff.apps.audio.metrics import msdm_scores, summarize  # noqa: E402
-from projdiff.apps.audio.nmf import NMFModel  # noqa: E402
+from projdiff.apps.audio.nmf import SHIPPED, NMFModel  # noqa: E402
 from projdiff.apps.audio.recipes import (AUDIO_SMALL, AUDIO_TINY, CHORALES_SAMPLER, WAVEFORM_SCALE,  # noqa: E402
                                          ChoraleStems)
 from projdiff.apps.audio.separation import crossfade, segment_starts, separate  # noqa: E402
@@ -314,10 +314,13 @@ def evaluate(run, tracks: list[torch.Tensor], rate: int, steps: int, nmf: NMFMod
 PART_FILES = ("unet", "scheduler", "model_index.json", "projdiff.json", "training_summary.json", "train_log.jsonl")
 
 
-def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry: dict, command: str) -> None:
+def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry: dict, command: str,
+           nmf_file: Path) -> None:
     """Copy the trained ISDM design in ``folder`` (one sub-folder per stem) into ``target``, a prior folder
     that ``load_prior`` reads: each part's weights, scheduler, training summary and log (not its checkpoints)
-    with a model card per part, and a card for the joint prior with the study's evaluation ``entry``."""
+    with a model card per part, the NMF dictionaries of the warm start (``nmf.safetensors``, which
+    ``projdiff separate --init nmf`` then uses), and a card for the joint prior with the study's evaluation
+    ``entry``."""
     description = data.load(Recipe(design.architecture, data, (4, design.segment)), seed=0).description
     target.mkdir(parents=True)
     parts, seconds = [], 0.0
@@ -335,6 +338,8 @@ def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry
         parts.append((stem, summary, n_params))
         seconds += summary["wall_seconds"]
     shutil.copy2(folder / "projdiff.json", target / "projdiff.json")
+    shutil.copy2(nmf_file, target / SHIPPED)
+    nmf_model = NMFModel.load(nmf_file)
     scratch, warm, nmf = (entry[k] for k in ("scratch", "warm", "nmf"))
 
     def row(label: str, scores: dict, bold: bool = False) -> str:
@@ -376,6 +381,11 @@ after {entry['hours']:.2f} h of training:
 | start | SI-SDRi (dB): {" / ".join(STEMS)} | average |
 |---|---|---|
 {row("30 steps, 8 inner, step 0.2, momentum 0.5", scratch, bold=True)}{row("supervised NMF alone", nmf)}{row("from NMF: 10 levels, sigma 0.01 -> 0.0025", warm)}
+## NMF dictionaries
+`{SHIPPED}`: supervised NMF dictionaries ({nmf_model.dictionaries[0].shape[1]} components per stem,
+{nmf_model.iterations} iterations; `projdiff fit-nmf`), a copy of the study's `--nmf {nmf_file}`. With this
+prior, `projdiff separate MIX.wav --prior bundled:{target.name} --init nmf` starts from their estimate.
+
 ## Use
 ```python
 import projdiff
@@ -431,7 +441,7 @@ def main() -> None:
         print(design.name, study[key]["scratch"]["sisdri_avg"], f"{time.time() - started:.0f} s", flush=True)
         if args.bundle:
             command = " ".join(["python", "benchmarks/audio_design.py"] + sys.argv[1:])
-            bundle(design, data, out / design.name, Path(args.bundle), study[key], command)
+            bundle(design, data, out / design.name, Path(args.bundle), study[key], command, Path(args.nmf))
     entries = [e for path in sorted(out.glob("*/study.json")) for e in json.loads(path.read_text()).values()]
     rows = []
     for entry in sorted(entries, key=lambda e: (e["design"], e["steps"])):

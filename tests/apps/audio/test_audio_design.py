@@ -54,6 +54,7 @@ def test_audio_design_quick_trains_resumes_and_reports(tmp_path):
     warm = json.loads((tmp_path / "study" / "isdm" / "study.json").read_text()).popitem()[1]["warm"]["sisdri_avg"]
     assert f"| from NMF: 10 levels, sigma 0.01 -> 0.0025 | " in card and f"{warm:.2f} |" in card
     assert all("parameters." in (target / s / "README.md").read_text() for s in STEMS)
+    assert (target / "nmf.safetensors").read_bytes() == nmf.read_bytes()     # what --init nmf then uses
     again = subprocess.run(bundling, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "(exists)" in again.stderr
 
