@@ -369,7 +369,8 @@ also the first whose estimate, started from supervised NMF's, beats NMF's on ave
 | stem | parameters | steps | wall time (s) | legs | held-out denoising loss |
 |---|---|---|---|---|---|
 {part_rows}
-- Command: `{command}`
+- Command: `{command}`; without `--bundle` the same command trains the four parts (resuming from their
+  checkpoints), or two at a time with `--stems soprano,alto` and `--stems tenor,bass` in two processes
 - Wall time: {seconds:.0f} s ({seconds / 3600:.2f} h) over the four parts, one CPU core each (two processes at a time)
 
 ## Recommended sampler

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "projdiff" / "bundled"
 README = (ROOT / "README.md").read_text()
 RESULTS = (ROOT / "benchmarks" / "RESULTS.md").read_text()
-TRAINED = ["fashion-mnist-32", "lesions", "chorales"]
+STEMS = ("soprano", "alto", "tenor", "bass")
+ISDM_PARTS = [f"chorales-isdm/{stem}" for stem in STEMS]     # each part of the joint ISDM prior is a prior
+TRAINED = ["fashion-mnist-32", "lesions", "chorales"] + ISDM_PARTS
 
 
 def unet_parameters(folder: Path) -> int:
@@ -41,6 +43,17 @@ def test_model_card_figures_match_the_training_summary_and_weights(name):
     assert int(re.search(r"^- Wall time: (\d+) s", card, re.M).group(1)) == round(summary["wall_seconds"])
     loss = re.search(r"^- Held-out denoising loss .*: ([\d.]+)$", card, re.M).group(1)
     assert float(loss) == round(summary["heldout_loss"], len(loss.split(".")[1]))
+
+
+def test_isdm_card_parts_table_is_the_parts_training_summaries():
+    card = (BUNDLED / "chorales-isdm" / "README.md").read_text()
+    for stem in STEMS:
+        summary = json.loads((BUNDLED / "chorales-isdm" / stem / "training_summary.json").read_text())
+        row = re.search(rf"^\| {stem} \| ([\d,]+) \| (\d+) \| (\d+) \| (\d+) \| ([\d.]+) \|$", card, re.M)
+        assert int(row[1].replace(",", "")) == unet_parameters(BUNDLED / "chorales-isdm" / stem / "unet")
+        assert (int(row[2]), int(row[3]), int(row[4])) == (summary["step"], round(summary["wall_seconds"]),
+                                                           len(summary["legs"]))
+        assert float(row[5]) == round(summary["heldout_loss"], 5)
 
 
 def test_readme_si_sdri_is_the_chorale_cards_chosen_sampler():

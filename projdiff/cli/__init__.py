@@ -31,7 +31,8 @@ EXAMPLES = """examples:
   accelerate launch --multi_gpu --num_processes 4 -m projdiff run job.toml   share a job between 4 CPU processes
 
 Priors (--prior): bundled:photos-rgb (restore's default: photographs, RGB or gray), bundled:fashion-mnist-32
-(the demo's), bundled:chorales (audio), a local diffusers folder, a guided-diffusion .pt file, or a hub id.
+(the demo's), bundled:chorales (audio), bundled:chorales-isdm (audio separation), a local diffusers folder,
+a guided-diffusion .pt file, or a hub id.
 Pixel values are in [0, 1] and --sigma-y is in those units.
 """
 

@@ -90,5 +90,6 @@ COMMAND = Command(
     epilog="example:\n  projdiff separate mix.wav --prior bundled:chorales --out stems\n"
            "  projdiff separate mix.wav --references truth/ --out stems   (adds SI-SDR metrics)\n"
            "  projdiff separate mix.wav --init nmf --nmf nmf.safetensors   (refine an NMF estimate; see fit-nmf)\n"
+           "  projdiff separate mix.wav --prior bundled:chorales-isdm --init nmf   (the NMF dictionaries it ships)\n"
            "outputs: MIX_<stem>.wav per stem (the mixture's sample format; they sum to the mixture, the band above\n"
            "  the prior's Nyquist frequency shared among the stems), MIX_spectrogram.png, MIX_metrics.json")
