@@ -114,9 +114,11 @@ class AudioPrior:
     def warm_start_sigmas(self, start: float, steps: int) -> torch.Tensor:
         """Karras noise levels (waveform units) from ``start`` down to the prior's lowest: the schedule of
         a warm start from a first estimate (``separate(init=...)``); the lowest is the recommended
-        ``sigma_min``, else the prior's own ``sigma_min`` in waveform units."""
+        ``sigma_min``, else the prior's own ``sigma_min`` in waveform units; ``start`` may be at most the
+        prior's highest, ``sigma_max`` in waveform units."""
         low = self.card.sampler.get("sigma_min", self.prior.sigma_min * self.card.waveform_scale)
-        if not 0 < float(low) < start:
-            raise ValueError(f"--init-sigma: expected a noise level above the prior's lowest ({float(low):g}), "
-                             f"got {start:g}")
+        high = self.prior.sigma_max * self.card.waveform_scale
+        if not 0 < float(low) < start <= high:
+            raise ValueError(f"--init-sigma: expected a noise level above the prior's lowest ({float(low):g}) "
+                             f"and at most its highest ({high:g}), got {start:g}")
         return karras_sigmas(steps, float(low), float(start))

@@ -68,6 +68,16 @@ def test_init_nmf_uses_the_dictionaries_the_prior_folder_ships(data, dictionary_
                               soundfile.read(tmp_path / "given" / f"mix_{s}.wav")[0])
 
 
+def test_init_sigma_above_the_priors_highest_noise_level_is_refused(data, dictionary_file, tiny_audio_prior_dir,
+                                                                     tmp_path, capsys):
+    mixture = sum(soundfile.read(data / "test" / "bwv007" / f"{s}.wav")[0] for s in STEMS)
+    soundfile.write(tmp_path / "mix.wav", mixture.astype(np.float32), RATE, subtype="FLOAT")
+    code = main(["separate", str(tmp_path / "mix.wav"), "--prior", str(tiny_audio_prior_dir), "--init", "nmf",
+                 "--nmf", str(dictionary_file), "--init-sigma", "3.4e38", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2 and "--init-sigma: expected a noise level above the prior's lowest" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_dictionaries_of_other_stems_are_refused(data, tmp_path, tiny_audio_prior_dir, capsys):
     tracks, _ = load_tracks(data / "train", STEMS)
     NMFModel.fit(tracks, RATE, ("a", "b", "c", "d"), components=2, iterations=2).save(tmp_path / "other.safetensors")
