@@ -50,6 +50,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -320,19 +321,31 @@ def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry
     that ``load_prior`` reads: each part's weights, scheduler, training summary and log (not its checkpoints)
     with a model card per part, the NMF dictionaries of the warm start (``nmf.safetensors``, which
     ``projdiff separate --init nmf`` then uses), and a card for the joint prior with the study's evaluation
-    ``entry``."""
+    ``entry``. Written into a temporary sibling folder first, so a failure leaves no half-written ``target``."""
     description = data.load(Recipe(design.architecture, data, (4, design.segment)), seed=0).description
-    target.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _write_bundle(design, data, folder, staging, target.name, description, entry, command, nmf_file)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, name: str, description: str,
+                  entry: dict, command: str, nmf_file: Path) -> None:
+    """``bundle``'s files, written into ``target`` for the prior called ``name``."""
     parts, seconds = [], 0.0
     for k, stem in enumerate(STEMS):
-        for name in PART_FILES:
-            copy = shutil.copytree if (folder / stem / name).is_dir() else shutil.copy2
-            copy(folder / stem / name, target / stem / name)
+        for file in PART_FILES:
+            copy = shutil.copytree if (folder / stem / file).is_dir() else shutil.copy2
+            copy(folder / stem / file, target / stem / file)
         summary = json.loads((folder / stem / "training_summary.json").read_text())
         n_params = sum(p.numel() for p in DiffusersPrior.from_pretrained(target / stem).unet.parameters())
         text = (f"{description}\n\nThis part models the {stem} stem alone (channel {k} of those items); "
                 "`../README.md` describes the joint prior it belongs to.")
-        card = model_card(f"{target.name}/{stem}", Recipe(design.architecture, data, (1, design.segment)), text,
+        card = model_card(f"{name}/{stem}", Recipe(design.architecture, data, (1, design.segment)), text,
                           command, n_params)
         (target / stem / "README.md").write_text(card(summary))
         parts.append((stem, summary, n_params))
@@ -349,7 +362,7 @@ def bundle(design: Design, data: ChoraleStems, folder: Path, target: Path, entry
 
     part_rows = "".join(f"| {stem} | {n:,} | {s['step']} | {s['wall_seconds']:.0f} | {len(s.get('legs', []))} | "
                         f"{s['heldout_loss']:.5f} |\n" for stem, s, n in parts)
-    (target / "README.md").write_text(f"""# projdiff prior `{target.name}`
+    (target / "README.md").write_text(f"""# projdiff prior `{name}`
 
 Four independent one-stem priors joined into one prior over the stems {", ".join(STEMS)}: the denoiser of
 stem k sees stem k only, `D(x)_k = D_k(x_k)` (ISDM of the MSDM paper; `projdiff.priors.IndependentPriors`).
@@ -385,12 +398,12 @@ after {entry['hours']:.2f} h of training:
 ## NMF dictionaries
 `{SHIPPED}`: supervised NMF dictionaries ({nmf_model.dictionaries[0].shape[1]} components per stem,
 {nmf_model.iterations} iterations; `projdiff fit-nmf`), a copy of the study's `--nmf {nmf_file}`. With this
-prior, `projdiff separate MIX.wav --prior bundled:{target.name} --init nmf` starts from their estimate.
+prior, `projdiff separate MIX.wav --prior bundled:{name} --init nmf` starts from their estimate.
 
 ## Use
 ```python
 import projdiff
-prior = projdiff.load_prior("path/to/this/folder")   # or "bundled:{target.name}" for a bundled prior
+prior = projdiff.load_prior("path/to/this/folder")   # or "bundled:{name}" for a bundled prior
 ```
 """)
 
