@@ -25,6 +25,7 @@ Scores: the MSDM protocol of ``projdiff.apps.audio.metrics`` (4 s windows, 2 s h
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from functools import partial
@@ -66,6 +67,17 @@ def seam_drop(estimates: torch.Tensor, references: torch.Tensor, segment: int, o
     seams = [s + lap // 2 for s in starts[1:]]
     middles = [s + segment // 2 for s in starts]
     return score(middles) - score(seams)
+
+
+def soundfont_label(root: Path) -> str:
+    """How the test chorales under ``root`` sound: the training soundfont, or a timbre shift.
+
+    Read from ``root/manifest.json``, so that ``--data`` may name the TimGM6mb rendering on its own
+    (the two suites of ``--timbre-shift`` then run as two processes)."""
+    manifest = root / "manifest.json"
+    font = json.loads(manifest.read_text())["settings"]["soundfont"] if manifest.is_file() else "FluidR3_GM.sf2"
+    name = Path(font).stem
+    return f"{name} (as in training)" if name == "FluidR3_GM" else f"{name} (timbre shift)"
 
 
 def refine(mixture: torch.Tensor, audio_prior: AudioPrior, start: float, first, steps: int = 10) -> torch.Tensor:
@@ -125,10 +137,11 @@ def main() -> None:
     nmf_name = f"NMF K={model.dictionaries[0].shape[1]}"
 
     rows, notes = [], []
-    suites = [("FluidR3_GM (as in training)", test)]
+    suites = [(soundfont_label(root), test)]
     if args.timbre_shift:
         shifted = load_tracks(Path(args.timbre_shift), STEMS)[0]
-        suites.append(("TimGM6mb (timbre shift)", first_seconds(shifted[: args.tracks], args.seconds, rate)))
+        suites.append((soundfont_label(Path(args.timbre_shift).parent),
+                       first_seconds(shifted[: args.tracks], args.seconds, rate)))
     for label, tracks in suites:
         methods = {} if args.no_projdiff else {
             "projdiff": lambda mix: separate(mix[None], rate, audio_prior, steps=steps, seed=0)[0]}

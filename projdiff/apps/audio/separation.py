@@ -73,6 +73,8 @@ def _place(audio_prior: AudioPrior, device, dtype) -> torch.device:
         audio_prior.prior.to(device=device, dtype=dtype)
     param = next(audio_prior.prior.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+
+
 def fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:
     """(..., M) -> (..., length): cut or zero-pad at the end (resampling there and back may add a sample)."""
     return torch.nn.functional.pad(audio, (0, max(0, length - audio.shape[-1])))[..., :length]

@@ -202,12 +202,12 @@ def test_chorale_builder_renders_isolated_stems_that_sum_to_the_mixture(tmp_path
     assert build_chorales(tmp_path, count=1, sample_rate=8000, progress=False) == manifest  # cached
 
 
-def held_out_excerpt(rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Six seconds (from 2 s) of test chorale 31 (BWV 386, never seen in training), rendered here with fluidsynth:
-    the stems (K, N) and their mixture (N,), float64."""
+def held_out_excerpt(rate: int, chorale: str = "bach/bwv386") -> tuple[torch.Tensor, torch.Tensor]:
+    """Six seconds (from 2 s) of a test chorale (never seen in training; default BWV 386, test chorale 31),
+    rendered here with fluidsynth: the stems (K, N) and their mixture (N,), float64."""
     from projdiff.apps.audio.chorales import FLUID_R3, render_chorale
 
-    rendered = render_chorale("bach/bwv386", rate, FLUID_R3)
+    rendered = render_chorale(chorale, rate, FLUID_R3)
     stems = torch.stack([torch.from_numpy(rendered[s][2 * rate : 8 * rate]) for s in STEMS]).double()
     return stems, stems.sum(0)
 
@@ -232,20 +232,24 @@ def test_bundled_chorales_prior_separates_a_held_out_excerpt():
 def test_bundled_isdm_prior_refines_its_nmf_estimate_of_a_held_out_excerpt():
     """Started from the NMF estimate of the dictionaries it ships (10 levels from sigma 0.01, what
     ``projdiff separate --prior bundled:chorales-isdm --init nmf`` does), the bundled ISDM prior's estimate of
-    every stem of the held-out excerpt is closer (SI-SDR) to the true stem than the mixture is.
+    every stem of a held-out excerpt is closer (SI-SDR) to the true stem than the mixture is, and closer
+    than NMF's own estimate.
 
-    Not asserted, because it does not hold on this excerpt: that it beats NMF's own estimate (it does on
-    soprano and bass and not on alto and tenor here; on the ten test chorales it does on every stem,
-    benchmarks/RESULTS.md)."""
+    The excerpt is 2 s .. 8 s of the first test chorale in name order (BWV 115.6). On that excerpt of each
+    of the ten test chorales the warm start beats NMF on every stem in nine; the exception is BWV 386, the
+    excerpt of the scratch test above, where alto and tenor fall below NMF (benchmarks/RESULTS.md,
+    "Warm start from NMF on an excerpt of every test chorale")."""
     from projdiff.apps.audio.nmf import NMFModel, shipped_dictionaries
 
     audio_prior = AudioPrior.of(projdiff.load_prior("bundled:chorales-isdm"))
     nmf = NMFModel.load(shipped_dictionaries("bundled:chorales-isdm"))
     rate = audio_prior.card.sample_rate
-    stems, mixture = held_out_excerpt(rate)
+    stems, mixture = held_out_excerpt(rate, "bach/bwv115.6")
     first = nmf.estimate(mixture[None].float(), rate, STEMS)
     warm = separate(mixture[None].float(), rate, audio_prior, steps=10, seed=0, init=first,
                     sigmas=audio_prior.warm_start_sigmas(0.01, 10))[0].double()
     for k, name in enumerate(STEMS):
-        gain = float(si_sdr(warm[k], stems[k]) - si_sdr(mixture, stems[k]))
-        assert gain > 1.0, f"{name}: SI-SDR improvement {gain:.2f} dB"
+        over_mixture = float(si_sdr(warm[k], stems[k]) - si_sdr(mixture, stems[k]))
+        over_nmf = float(si_sdr(warm[k], stems[k]) - si_sdr(first[0, k].double(), stems[k]))
+        assert over_mixture > 1.0, f"{name}: SI-SDR improvement over the mixture {over_mixture:.2f} dB"
+        assert over_nmf > 0.0, f"{name}: SI-SDR change from NMF's estimate {over_nmf:+.2f} dB"
