@@ -35,3 +35,17 @@ def test_error_ratios_are_one_for_independent_stems_and_above_one_when_the_given
     assert independent[1] == independent[2] == 1.0
     reading = error_ratios(CopiesStemZero(), x, given=0, sigma=0.5, shift=1)
     assert reading[1] > 2.0 and reading[2] == 1.0
+
+
+def test_a_clean_given_stem_is_shown_without_noise():
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 32)
+    x[:, 1] = x[:, 0]
+
+    class ReadsStemZeroRaw:
+        def denoise(self, noisy, sigma):
+            return noisy[:, [0, 0]]                       # both stems estimated by stem 0 as given
+
+    noisy = error_ratios(ReadsStemZeroRaw(), x, given=0, sigma=0.3, shift=1)
+    clean = error_ratios(ReadsStemZeroRaw(), x, given=0, sigma=0.3, shift=1, clean_given=True)
+    assert clean[1] > noisy[1] > 1.0                       # with the right stem shown clean, stem 1 is exact
