@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Sequence, TypeVar
 
 import numpy as np
@@ -18,6 +19,26 @@ def add_chorale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, help="use the first SECONDS of every test chorale (default: all)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--write", action="store_true")
+
+
+def prior_and_tracks(parser: argparse.ArgumentParser, prior: str, folder: Path):
+    """``(audio_prior, tracks, rate)``: the audio prior ``--prior`` names and the (K, N) chorale tracks under
+    ``folder`` (from ``--data``); a bad one ends the script with one ``parser.error`` line (exit 2)."""
+    import projdiff
+    from projdiff.apps.audio.chorales import STEMS
+    from projdiff.apps.audio.stem_prior import AudioPrior
+    from projdiff.apps.audio.stems import load_tracks
+
+    try:
+        audio_prior = AudioPrior.of(projdiff.load_prior(prior))
+    except (OSError, ValueError) as exc:
+        text = str(exc)                                        # projdiff's messages start with "prior: "
+        parser.error("--" + text if text.startswith("prior: ") else f"--prior {prior}: {text}")
+    try:
+        tracks, rate = load_tracks(folder, STEMS)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--data: {exc}")
+    return audio_prior, tracks, rate
 
 
 def first_seconds(tracks: Sequence[Track], seconds: float | None, rate: int) -> list[Track]:

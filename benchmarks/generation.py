@@ -34,14 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _chorales import add_chorale_arguments, first_seconds, length_note, mean_interval  # noqa: E402
+from _chorales import add_chorale_arguments, first_seconds, length_note, mean_interval, prior_and_tracks  # noqa: E402
 from _results import emit, table  # noqa: E402
 
-import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
 from projdiff.apps.audio.separation import generate  # noqa: E402
-from projdiff.apps.audio.stem_prior import AudioPrior  # noqa: E402
-from projdiff.apps.audio.stems import load_tracks  # noqa: E402
 
 N_FFT, HOP = 1024, 256
 
@@ -85,12 +82,11 @@ def main() -> None:
     parser.add_argument("--section", default="generation",
                         help="section of benchmarks/RESULTS.md to write (generation; another for another prior)")
     args = parser.parse_args()
-    tracks, rate = load_tracks(Path(args.data) / "test", STEMS)
+    audio_prior, tracks, rate = prior_and_tracks(parser, args.prior, Path(args.data) / "test")
     if args.quick:
         tracks = [t[:, : 3 * rate] for t in tracks[:2]]
     tracks = first_seconds(tracks, args.seconds, rate)
     steps = 3 if args.quick else args.steps
-    audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
     sampler = audio_prior.describe_sampler(steps)
     rows = {name: {stem: [] for stem in STEMS[1:]} for name in
             ("projdiff (given: its soprano)", "projdiff (given: another chorale's soprano)",

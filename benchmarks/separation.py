@@ -36,10 +36,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _chorales import add_chorale_arguments, first_seconds, length_note  # noqa: E402
+from _chorales import add_chorale_arguments, first_seconds, length_note, prior_and_tracks  # noqa: E402
 from _results import emit, table  # noqa: E402
 
-import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
 from projdiff.apps.audio.metrics import msdm_scores, si_sdr, summarize  # noqa: E402
 from projdiff.apps.audio.nmf import NMFModel, masked, stft  # noqa: E402
@@ -115,13 +114,12 @@ def main() -> None:
     parser.add_argument("--section", default="separation", help="RESULTS.md section to write (default separation)")
     args = parser.parse_args()
     root = Path(args.data)
-    test, rate = load_tracks(root / "test", STEMS)
+    audio_prior, test, rate = prior_and_tracks(parser, args.prior, root / "test")
     components, iterations = (8, 30) if args.quick else (32, 200)
     train = None if args.nmf else load_tracks(root / "train", STEMS)[0]
     if args.quick:
         test = [t[:, : 5 * rate] for t in test[:2]]
         train = train and [t[:, : 4 * rate] for t in train[:2]]
-    audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
     if audio_prior.card.sample_rate != rate:
         raise SystemExit(f"prior rate {audio_prior.card.sample_rate} Hz differs from the data's {rate} Hz")
     steps = 5 if args.quick else args.steps

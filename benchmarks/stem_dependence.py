@@ -8,8 +8,9 @@ Segments of the prior's length (three per chorale, from 2 s, 6 s and 10 s) of th
 ``--data`` are noised at each level (waveform units, the same noise for both passes) and denoised twice by
 the prior: once as they are, and once with one stem (the *given* stem) replaced by the same stem of
 another chorale (with ``--clean-given``, the given stem is shown without noise, as an imputation sampler
-that clamps it would show it). Partial generation (``projdiff generate --given``) can only follow the given stem if the
-denoiser's estimate of the other stems depends on it, so the table gives, per given stem and level, the
+that clamps it would show it). Partial generation (``projdiff generate --given``) can only follow the
+given stem if the denoiser's estimate of the other stems depends on it, so the table gives, per given
+stem and level, the
 mean squared error of each other stem's estimate with the wrong given stem divided by that with the right
 one: 1 = the denoiser ignores the given stem; > 1 = the right given stem helps. Independent per-stem
 priors (``bundled:chorales-isdm``) give exactly 1 by construction.
@@ -26,13 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _chorales import add_chorale_arguments  # noqa: E402
+from _chorales import add_chorale_arguments, prior_and_tracks  # noqa: E402
 from _results import emit, table  # noqa: E402
 
-import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
-from projdiff.apps.audio.stem_prior import AudioPrior  # noqa: E402
-from projdiff.apps.audio.stems import load_tracks  # noqa: E402
 
 LEVELS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 OFFSETS = (2, 6, 10)  # seconds
@@ -68,11 +66,10 @@ def main() -> None:
                         help="show the given stem without noise (the others noised as usual)")
     parser.add_argument("--section", default="stem-dependence", help="RESULTS.md section to write")
     args = parser.parse_args()
-    audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
+    audio_prior, tracks, rate = prior_and_tracks(parser, args.prior, Path(args.data) / args.split)
     if tuple(audio_prior.card.stems) != tuple(STEMS):
         parser.error(f"--prior: expected a prior of the stems {', '.join(STEMS)}, "
                      f"got {', '.join(audio_prior.card.stems)}")
-    tracks, rate = load_tracks(Path(args.data) / args.split, STEMS)
     levels, offsets = ((0.01, 0.1), (0,)) if args.quick else (LEVELS, OFFSETS)
     if args.quick:
         tracks = tracks[:2]

@@ -29,16 +29,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _chorales import add_chorale_arguments  # noqa: E402
+from _chorales import add_chorale_arguments, prior_and_tracks  # noqa: E402
 from _results import emit, table  # noqa: E402
 
-import projdiff  # noqa: E402
 from projdiff.apps.audio.chorales import STEMS  # noqa: E402
 from projdiff.apps.audio.metrics import si_sdr  # noqa: E402
 from projdiff.apps.audio.nmf import NMFModel, shipped_dictionaries  # noqa: E402
 from projdiff.apps.audio.separation import separate  # noqa: E402
 from projdiff.apps.audio.stem_prior import AudioPrior  # noqa: E402
-from projdiff.apps.audio.stems import load_tracks  # noqa: E402
 
 
 def excerpt_scores(stems: torch.Tensor, rate: int, audio_prior: AudioPrior, nmf: NMFModel, start_sigma: float,
@@ -69,8 +67,7 @@ def main() -> None:
     nmf_note = f"`{args.nmf}`" if args.nmf else f"`{args.prior}`'s `nmf.safetensors`"
     if nmf_file is None:
         parser.error(f"--nmf: {args.prior} ships no nmf.safetensors; give the dictionaries of 'projdiff fit-nmf'")
-    audio_prior = AudioPrior.of(projdiff.load_prior(args.prior))
-    tracks, rate = load_tracks(Path(args.data) / "test", STEMS)
+    audio_prior, tracks, rate = prior_and_tracks(parser, args.prior, Path(args.data) / "test")
     names = sorted(p.name for p in (Path(args.data) / "test").iterdir() if p.is_dir())
     seconds, steps = (2.0, 3) if args.quick else (args.seconds, args.steps or 10)
     if args.quick:
