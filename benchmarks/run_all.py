@@ -8,7 +8,8 @@ Each script runs with ``--write`` in its own process, so every section carries t
 and machine that produced it (``_results.write_section``); the first failure stops the sequence.
 ``--threads`` sets ``OMP_NUM_THREADS`` for the scripts. ``make benchmarks`` calls this script.
 The audio and tumor sections need data and priors built first; their scripts
-(``separation.py``, ``warm_start_excerpts.py``, ``generation.py``, ``tumor.py``) name their own commands.
+(``separation.py``, ``warm_start_excerpts.py``, ``generation.py``, ``tumor.py``, ``tumor_training_noise.py``)
+name their own commands.
 """
 
 from __future__ import annotations

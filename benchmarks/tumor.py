@@ -5,6 +5,7 @@ segmenter find real ones?
     python benchmarks/tumor.py --seeds 0-9 --shard 1/2 ...     # a second process: the odd seeds
     python benchmarks/tumor.py --seeds 0-9 --report-only --write   # tables from the records so far
     python benchmarks/tumor.py --quick --prior DIR --judge DIR --discriminator DIR
+    python benchmarks/tumor.py --seeds 0-99 --device cuda --shard 3/16 ...   # one of 16 processes on a GPU
 
 Arms, each training the same 2.5D segmenter (``projdiff.apps.tumor.segmenter``; per seed the same
 initialisation and patch order in every arm) on the same healthy phantoms (seeds 3,000,000 + k,
@@ -57,6 +58,7 @@ from _paired import seeds_needed, two_way_interval  # noqa: E402
 from _records import Records, parse_shard  # noqa: E402
 from _results import emit, table  # noqa: E402
 
+from projdiff.apps.arguments import device_name, device_of  # noqa: E402
 from projdiff.apps.tumor.ct.labels import DEFAULT_LABELS  # noqa: E402
 from projdiff.apps.tumor.discriminator import RealismDiscriminator  # noqa: E402
 from projdiff.apps.tumor.handcrafted_lesion import HandcraftedLesion  # noqa: E402
@@ -92,10 +94,14 @@ class Bench:
         lesions = {ORGAN: (args.lesions, args.size_mm)}
         self.test = [make_lesion_phantom(phantom_seed("test", k), replace(self.spec, organs=lesions))
                      for k in range(args.test)]
+        self.device = args.device
         self.judge = TumorJudge.load(args.judge)
+        self.judge.model.to(self.device)
         self.discriminator = RealismDiscriminator.load(args.discriminator) if args.discriminator else None
-        self.backend = ProjDiffLesion.load(args.prior, steps=args.steps, spacing=self.spec.spacing,
-                                           lesion_type=args.lesion_type)
+        if self.discriminator is not None:
+            self.discriminator.model.to(self.device)
+        self.backend = ProjDiffLesion.load(args.prior, device=self.device, steps=args.steps,
+                                           spacing=self.spec.spacing, lesion_type=args.lesion_type)
 
     @cached_property
     def validation(self) -> list:
@@ -167,7 +173,7 @@ def train_and_test(bench: Bench, volumes: list[SegVolume], seed: int) -> tuple[l
     """Train a segmenter on ``volumes`` and score it on the test phantoms: one dict per test case, raw; and
     the post-processing ``{"min_component_mm3", "cases"}`` chosen on the validation phantoms, with its cases."""
     args, config = bench.args, bench.config
-    model = make_segmenter(config, seed=seed)
+    model = make_segmenter(config, seed=seed).to(bench.device)
     train_segmenter(model, SlicePatches(volumes, config, seed=seed), args.seg_steps, args.batch_size,
                     progress=False, schedule=args.seg_schedule)
     predictions = [predict_liver(model, config, phantom) for phantom in bench.test]
@@ -245,7 +251,7 @@ def run_unit(bench: Bench, seed: int, unit: str) -> dict[str, dict]:
         cases, postprocessed = train_and_test(bench, volumes, seed)
         out[arm] = {"seed": seed, "arm": arm, "cases": cases, "postprocessed": postprocessed,
                     "acceptance": [list(r) for r in acceptance], "jump_ratio": float(np.nanmean(jumps)),
-                    "seconds": time.perf_counter() - start + drawing / len(per_arm),
+                    "seconds": time.perf_counter() - start + drawing / len(per_arm), "device": bench.device.type,
                     "draws": draws if arm == "projdiff" else []}
     return out
 
@@ -405,6 +411,8 @@ def parse_args(argv=None):
     parser.add_argument("--seg-steps", type=int, default=1200, help="segmenter training steps per arm (1200)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seg-widths", default="24,48,96", help="segmenter channels per level (24,48,96)")
+    parser.add_argument("--device", type=device_name, default="cpu",
+                        help="where the prior, the judges and the segmenters run: cpu (default), cuda or cuda:N")
     parser.add_argument("--records", default="runs/bench/tumor", help="folder of the unit records (resumable)")
     parser.add_argument("--shard", default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
@@ -415,6 +423,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.validation < 1:
         parser.error(f"--validation: expected an int >= 1, got {args.validation}")
+    try:
+        args.device = device_of(args.device)
+    except ValueError as error:
+        parser.error(str(error))
     if args.quick:
         args.train, args.test, args.validation, args.lesions, args.steps, args.retries = 2, 1, 1, 1, 2, 1
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]
@@ -442,12 +454,14 @@ def main(argv=None) -> None:
         print(f"done: seed {seed}, {unit}", flush=True)
     arms = by_arm(records.done(), args.seeds, bench.arms())
     done_seeds = sorted({s for runs in arms.values() for s in runs})
+    devices = sorted({r.get("device", "cpu") for runs in arms.values() for r in runs.values()}) or [args.device.type]
     left = [key for key in units if key not in records.done()]
     body = (f"Seeds {done_seeds} done of {args.seeds}" + (f"; left: {len(left)} units" if left else "") + ". "
             f"Per seed: a segmenter (widths {bench.config.widths}) trained {args.seg_steps} steps (batch "
-            f"{args.batch_size}, {args.seg_schedule} learning rate) per arm on {args.train} healthy phantoms x {args.lesions} synthetic {ORGAN} lesions "
-            f"(radius {args.size}); tested on {args.test} "
-            f"held-out phantoms with {args.lesions} realistic lesions each. Prior `{args.prior}` ({args.steps} steps, "
+            f"{args.batch_size}, {args.seg_schedule} learning rate) per arm on {args.train} healthy phantoms x "
+            f"{args.lesions} synthetic {ORGAN} lesions (radius {args.size}); tested on {args.test} held-out phantoms "
+            f"with {args.lesions} realistic lesions each; run on {' and '.join(devices)}. Prior `{args.prior}` "
+            f"({args.steps} steps, "
             f"lesion type {args.lesion_type}), judge `{args.judge}` (threshold {args.threshold}, {args.retries} "
             f"retries)" + (f", discriminator `{args.discriminator}` (realism threshold {args.realism_threshold})"
                            if args.discriminator else "") +

@@ -158,3 +158,11 @@ def test_tumor_heldout_quick():
     assert_table(out)
     for arm in ("| before |", "| hypodense |", "| cystic |", "| handcrafted |"):
         assert arm in out
+
+
+@pytest.mark.slow
+def test_tumor_training_noise_quick(tmp_path):
+    out = run("benchmarks/tumor_training_noise.py", "--quick", "--draw-seeds", "0", "1", "--inits", "0", "5",
+              "--records", str(tmp_path))
+    assert_table(out, "draw seed", "quantity")
+    assert "2 x 2" in out

@@ -358,7 +358,15 @@ def test_tumor_benchmark_quick(lesion_prior_dir, judge_dir, discriminator_dir):
     assert done.returncode == 0, done.stderr[-3000:]
     for arm in ("| projdiff |", "| projdiff + judge |", "| projdiff + judge + discriminator |", "| handcrafted |"):
         assert arm in done.stdout
-    assert "after post-processing" in done.stdout
+    assert "after post-processing" in done.stdout and "run on cpu" in done.stdout
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal needs a machine without CUDA")
+def test_tumor_benchmark_refuses_a_device_the_machine_lacks():
+    done = subprocess.run([sys.executable, "benchmarks/tumor.py", "--quick", "--device", "cuda"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--device cuda: no CUDA device" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.slow
