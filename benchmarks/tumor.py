@@ -23,7 +23,8 @@ realistic lesions (``realistic_lesions``; the "real" tumours here), the predicti
 kept inside the liver.
 
 A repeat (``--seeds``) redraws the lesions and re-initialises the segmenters. Units of work, each
-recorded when it finishes (``--records``; a rerun skips them, ``--shard K/N`` takes the seeds s with
+recorded when it finishes (``--records``, by default a folder of the repository, so that commits carry the
+seeds from one session or machine to the next; a rerun skips them, ``--shard K/N`` takes the seeds s with
 s % N == K): (seed, projdiff arms) and (seed, handcrafted). Metrics (``seg_metrics``): MONAI Dice and
 NSD at 2 mm per case, per-lesion Dice by size class, lesion sensitivity and false-positive components.
 Post-processing, nnU-Net-style: each segmenter's predicted components smaller than a volume are removed,
@@ -413,7 +414,9 @@ def parse_args(argv=None):
     parser.add_argument("--seg-widths", default="24,48,96", help="segmenter channels per level (24,48,96)")
     parser.add_argument("--device", type=device_name, default="cpu",
                         help="where the prior, the judges and the segmenters run: cpu (default), cuda or cuda:N")
-    parser.add_argument("--records", default="runs/bench/tumor", help="folder of the unit records (resumable)")
+    parser.add_argument("--records", default=str(RESULTS_DIR / "tumor-records"),
+                        help="folder of the unit records, resumable (default: benchmarks/results/tumor-records, "
+                             "in the repository, so that seeds add up across sessions and machines)")
     parser.add_argument("--shard", default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
     parser.add_argument("--target-width", type=float, default=0.05, help="CI width the repeats aim at (0.05)")
