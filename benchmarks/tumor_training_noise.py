@@ -116,10 +116,11 @@ def report(done: dict, draws: list[int], inits: list[int], width: float) -> str:
     ])
     if not np.isfinite(parts["draws"]):
         return grid + "\n" + summary
+    needed = {k: repeats_needed(parts, k, width) for k in (1, 2, 4, 8)}
     designs = table(["trainings per arm and draw seed", f"draw seeds for width {width}", "trainings per arm"],
-                    [[str(k), str(repeats_needed(parts, k, width)), str(k * repeats_needed(parts, k, width))]
-                     for k in (1, 2, 4, 8)])
-    return grid + "\n" + summary + "\n" + designs
+                    [[str(k), str(n), str(k * n)] for k, n in needed.items()])
+    return (grid + "\n" + summary + f"\nDraw seeds for width {width}: a 95 % normal interval, 2 x 1.96 x sd / "
+            "sqrt(seeds), with sd from the variance components above.\n\n" + designs)
 
 
 def main(argv=None) -> None:
@@ -138,10 +139,12 @@ def main(argv=None) -> None:
     ours, rest = parser.parse_known_args(argv)
     if len(set(ours.inits)) < 2:
         parser.error(f"--inits: expected at least 2 different seeds, got {ours.inits}")
+    if not ours.target_width > 0:
+        parser.error(f"--target-width: expected a width > 0, got {ours.target_width}")
     args = parse_args(rest + ["--records", ours.records])
     args.discriminator = None
     shard = parse_shard(ours.shard)
-    records = Records(ours.records, shard)
+    records = Records(args.records, shard)            # --quick: tumor.py's temporary folder, not the committed one
     bench = Bench(args)
     if not ours.report_only:
         for draw in ours.draw_seeds:
@@ -152,7 +155,7 @@ def main(argv=None) -> None:
             f"{args.lesions} lesions); each arm's segmenter (widths {bench.config.widths}, {args.seg_steps} steps, "
             f"batch {args.batch_size}, {args.seg_schedule} schedule) trained once per init seed; Dice: MONAI, mean "
             f"over {args.test} test phantoms, raw predictions (no post-processing); run on {args.device.type}.\n\n"
-            + report(Records(ours.records).done(), ours.draw_seeds, ours.inits, ours.target_width))
+            + report(Records(args.records).done(), ours.draw_seeds, ours.inits, ours.target_width))
     emit(ours.write, ours.section, "Tumor benchmark: training noise against draw noise "
          f"({ours.section})", body)
 
