@@ -10,19 +10,20 @@ modulo N, so N processes (or N machines sharing the folder) split the work.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``'K/N'`` -> (K, N) with 0 <= K < N."""
+    """``'K/N'`` -> (K, N) with 0 <= K < N; an argparse ``type``, so a bad value ends in ``parser.error``."""
     try:
         k, n = (int(v) for v in text.split("/"))
     except ValueError:
-        raise SystemExit(f"--shard: expected K/N, e.g. 0/2, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected K/N, e.g. 0/2, got {text!r}") from None
     if not 0 <= k < n:
-        raise SystemExit(f"--shard: expected 0 <= K < N, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected 0 <= K < N, got {text!r}")
     return k, n
 
 

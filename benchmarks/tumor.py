@@ -417,7 +417,7 @@ def parse_args(argv=None):
     parser.add_argument("--records", default=str(RESULTS_DIR / "tumor-records"),
                         help="folder of the unit records, resumable (default: benchmarks/results/tumor-records, "
                              "in the repository, so that seeds add up across sessions and machines)")
-    parser.add_argument("--shard", default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
+    parser.add_argument("--shard", type=parse_shard, default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
     parser.add_argument("--target-width", type=float, default=0.05, help="CI width the repeats aim at (0.05)")
     parser.add_argument("--quick", action="store_true", help="tiny phantoms and runs: a smoke test")
@@ -442,7 +442,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    shard = parse_shard(args.shard)
+    shard = args.shard
     records = Records(args.records, shard)
     bench = Bench(args)
     units = [f"{seed}|unit:{unit}" for seed in args.seeds for unit in ("projdiff", "handcrafted")]

@@ -1,12 +1,15 @@
 """The benchmark helpers: resumable, shardable records and the two-way bootstrap of paired differences."""
 
+import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
 
 from _paired import seeds_needed, two_way_interval  # noqa: E402
 from _records import Records, parse_shard  # noqa: E402
@@ -24,8 +27,20 @@ def test_records_resume_and_split_between_writers(tmp_path):
     assert set(done) == {"unit0", "unit3"} and done["unit3"]["value"] == 3
     assert first.mine(keys) == ["unit2", "unit4"] and second.mine(keys) == ["unit1", "unit5"]
     assert parse_shard("1/3") == (1, 3)
-    with pytest.raises(SystemExit, match="--shard"):
-        parse_shard("3/3")
+
+
+@pytest.mark.parametrize("text", ["3/3", "-1/2", "1", "a/b"])
+def test_parse_shard_rejects_what_is_not_k_of_n(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+        parse_shard(text)
+
+
+@pytest.mark.parametrize("script", ["tumor.py", "tumor_heldout.py", "tumor_training_noise.py"])
+def test_a_bad_shard_ends_in_one_line_and_exit_2(script):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--shard", "2/2", "--report-only"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--shard" in done.stderr and "expected 0 <= K < N, got '2/2'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_two_way_interval_covers_the_seeds_variation():
