@@ -30,10 +30,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 class Records:
     """The records of one benchmark run in ``folder`` (see the module docstring)."""
 
-    def __init__(self, folder: str | Path, shard: tuple[int, int] = (0, 1)):
+    def __init__(self, folder: str | Path, shard: tuple[int, int] = (0, 1), writer: str | None = None):
+        """``writer`` names this writer's file (``records-<writer>.jsonl``); by default the shard does (``0of2``)."""
         self.folder = Path(folder)
         self.shard = shard
-        self.path = self.folder / f"records-{shard[0]}of{shard[1]}.jsonl"
+        self.path = self.folder / f"records-{writer or f'{shard[0]}of{shard[1]}'}.jsonl"
 
     def done(self) -> dict[str, dict]:
         """key -> record, over every writer's file."""

@@ -285,10 +285,12 @@ def summary_table(records: dict[str, dict[int, dict]]) -> str:
             cells.append(f"{np.mean([les['dice'] > 0 for les in mine]):.2f} / "
                          f"{np.mean([les['dice'] for les in mine]):.2f}"
                          if mine else "-")
-        accepted = [a for r in runs.values() for a in r["acceptance"]]
+        with_draws = [r for r in runs.values() if "acceptance" in r]       # records rebuilt from CSV rows lack them
+        accepted = [a for r in with_draws for a in r["acceptance"]]
         cells += [f"{np.mean([c['fp_components'] for c in cases]):.1f}",
-                  f"{sum(a[2] for a in accepted)}/{len(accepted)} ({sum(a[3] for a in accepted)} draws)",
-                  f"{np.nanmean([r['jump_ratio'] for r in runs.values()]):.2f}"]
+                  f"{sum(a[2] for a in accepted)}/{len(accepted)} ({sum(a[3] for a in accepted)} draws"
+                  + (f"; {len(with_draws)} seeds" if len(with_draws) < len(runs) else "") + ")" if with_draws else "-",
+                  f"{np.mean([r['jump_ratio'] for r in with_draws]):.2f}" if with_draws else "-"]
         rows.append(cells)
     return table(["training lesions", "seeds", "Dice (range of seed means)", "NSD 2 mm"] +
                  [f"{c}: found / Dice" for c, _ in CLASS_LIMITS_MM] + ["FP comp./case", "accepted", "jump ratio"], rows)
@@ -323,7 +325,7 @@ def paired_table(records: dict[str, dict[int, dict]], target: float) -> str:
 
 
 def rejection_table(records: dict[str, dict[int, dict]], bench_real: list[dict], args) -> str:
-    draws = [d for r in records.get("projdiff", {}).values() for d in r["draws"]]
+    draws = [d for r in records.get("projdiff", {}).values() for d in r.get("draws", [])]
     if not draws:
         return ""
     groups = {"real test lesions": bench_real, "first draws (unfiltered arm)": [d for d in draws if d["attempt"] == 0],
@@ -360,9 +362,10 @@ def real_lesion_stats(bench_test, args) -> list[dict]:
     return out
 
 
-def write_csv(records: dict[str, dict[int, dict]]) -> None:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    with open(RESULTS_DIR / "tumor_cases.csv", "w", newline="") as f:
+def write_csv(records: dict[str, dict[int, dict]], folder: Path = RESULTS_DIR) -> None:
+    """The raw per-case and per-lesion rows of ``records`` as ``folder``/tumor_cases.csv and tumor_lesions.csv."""
+    folder.mkdir(exist_ok=True)
+    with open(folder / "tumor_cases.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["seed", "arm", "case", "dice", "nsd", "lesions", "detected", "fp_components"])
         for arm, runs in records.items():
@@ -370,7 +373,7 @@ def write_csv(records: dict[str, dict[int, dict]]) -> None:
                 for c in r["cases"]:
                     writer.writerow([seed, arm, c["case"], f"{c['dice']:.5f}", f"{c['nsd']:.5f}", c["lesions"],
                                      c["detected"], c["fp_components"]])
-    with open(RESULTS_DIR / "tumor_lesions.csv", "w", newline="") as f:
+    with open(folder / "tumor_lesions.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["seed", "arm", "case", "lesion", "size_class", "radius_mm", "dice"])
         for arm, runs in records.items():
@@ -379,6 +382,35 @@ def write_csv(records: dict[str, dict[int, dict]]) -> None:
                     for k, les in enumerate(c["per_lesion"]):
                         writer.writerow([seed, arm, c["case"], k, les["size_class"], f"{les['radius_mm']:.3f}",
                                          f"{les['dice']:.5f}"])
+
+
+def read_csv(folder: Path, seeds: list[int]) -> dict[str, dict]:
+    """The records of ``seeds`` rebuilt from ``write_csv``'s rows in ``folder`` (key -> record, units included).
+
+    For seeds whose records were lost: the rows hold the raw test cases only (5 decimals), so the rebuilt
+    records have no acceptance, jump ratio, draws or post-processing; each says where it came from.
+    """
+    lesions: dict[tuple, list] = {}
+    with open(folder / "tumor_lesions.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            lesions.setdefault((int(row["seed"]), row["arm"], int(row["case"])), []).append(
+                {"size_class": row["size_class"], "radius_mm": float(row["radius_mm"]), "dice": float(row["dice"])})
+    out: dict[str, dict] = {}
+    with open(folder / "tumor_cases.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            seed, arm = int(row["seed"]), row["arm"]
+            if seed not in seeds:
+                continue
+            record = out.setdefault(f"{seed}|{arm}", {"seed": seed, "arm": arm, "cases": [],
+                                                      "source": f"{folder.name}/tumor_cases.csv and tumor_lesions.csv"})
+            record["cases"].append({"case": int(row["case"]), **{k: float(row[k]) for k in ("dice", "nsd")},
+                                    **{k: int(row[k]) for k in ("lesions", "detected", "fp_components")},
+                                    "per_lesion": lesions.get((seed, arm, int(row["case"])), [])})
+    for record in list(out.values()):
+        if record["arm"] in ("projdiff", "handcrafted"):
+            unit = f"unit:{record['arm']}"
+            out[f"{record['seed']}|{unit}"] = {"seed": record["seed"], "arm": unit}
+    return out
 
 
 def parse_seeds(values: list[str]) -> list[int]:
@@ -419,6 +451,9 @@ def parse_args(argv=None):
                              "in the repository, so that seeds add up across sessions and machines)")
     parser.add_argument("--shard", type=parse_shard, default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
+    parser.add_argument("--import-csv", action="store_true",
+                        help="first rebuild the records of --seeds that have none from the committed CSV rows "
+                             "(benchmarks/results/tumor_*.csv; raw cases only), into records-csv.jsonl")
     parser.add_argument("--target-width", type=float, default=0.05, help="CI width the repeats aim at (0.05)")
     parser.add_argument("--quick", action="store_true", help="tiny phantoms and runs: a smoke test")
     parser.add_argument("--section", default="tumor", help="section of benchmarks/RESULTS.md to write (tumor)")
@@ -430,6 +465,8 @@ def parse_args(argv=None):
         args.device = device_of(args.device)
     except ValueError as error:
         parser.error(str(error))
+    if args.quick and args.import_csv:
+        parser.error("--import-csv: the committed CSV rows are of the full-size benchmark, not --quick")
     if args.quick:
         args.train, args.test, args.validation, args.lesions, args.steps, args.retries = 2, 1, 1, 1, 2, 1
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]
@@ -444,6 +481,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     shard = args.shard
     records = Records(args.records, shard)
+    if args.import_csv:
+        recorded = {r["seed"] for r in records.done().values()}
+        imported = Records(args.records, writer="csv")
+        for key, record in read_csv(RESULTS_DIR, [s for s in args.seeds if s not in recorded]).items():
+            imported.add(key, record)
     bench = Bench(args)
     units = [f"{seed}|unit:{unit}" for seed in args.seeds for unit in ("projdiff", "handcrafted")]
     todo = [key for key in units if int(key.split("|")[0]) % shard[1] == shard[0] and key not in records.done()]
@@ -459,7 +501,10 @@ def main(argv=None) -> None:
     done_seeds = sorted({s for runs in arms.values() for s in runs})
     devices = sorted({r.get("device", "cpu") for runs in arms.values() for r in runs.values()}) or [args.device.type]
     left = [key for key in units if key not in records.done()]
+    rebuilt = sorted({r["seed"] for runs in arms.values() for r in runs.values() if "source" in r})
     body = (f"Seeds {done_seeds} done of {args.seeds}" + (f"; left: {len(left)} units" if left else "") + ". "
+            + (f"Seeds {rebuilt} rebuilt from CSV rows (`--import-csv`: raw test cases only, so without acceptance, "
+               "jump ratio, draws or post-processing). " if rebuilt else "") +
             f"Per seed: a segmenter (widths {bench.config.widths}) trained {args.seg_steps} steps (batch "
             f"{args.batch_size}, {args.seg_schedule} learning rate) per arm on {args.train} healthy phantoms x "
             f"{args.lesions} synthetic {ORGAN} lesions (radius {args.size}); tested on {args.test} held-out phantoms "
