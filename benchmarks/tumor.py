@@ -287,10 +287,11 @@ def summary_table(records: dict[str, dict[int, dict]]) -> str:
                          if mine else "-")
         with_draws = [r for r in runs.values() if "acceptance" in r]       # records rebuilt from CSV rows lack them
         accepted = [a for r in with_draws for a in r["acceptance"]]
+        over = f"; {len(with_draws)} seeds" if len(with_draws) < len(runs) else ""
         cells += [f"{np.mean([c['fp_components'] for c in cases]):.1f}",
-                  f"{sum(a[2] for a in accepted)}/{len(accepted)} ({sum(a[3] for a in accepted)} draws"
-                  + (f"; {len(with_draws)} seeds" if len(with_draws) < len(runs) else "") + ")" if with_draws else "-",
-                  f"{np.mean([r['jump_ratio'] for r in with_draws]):.2f}" if with_draws else "-"]
+                  f"{sum(a[2] for a in accepted)}/{len(accepted)} ({sum(a[3] for a in accepted)} draws{over})"
+                  if with_draws else "-",
+                  f"{np.nanmean([r['jump_ratio'] for r in with_draws]):.2f}" if with_draws else "-"]
         rows.append(cells)
     return table(["training lesions", "seeds", "Dice (range of seed means)", "NSD 2 mm"] +
                  [f"{c}: found / Dice" for c, _ in CLASS_LIMITS_MM] + ["FP comp./case", "accepted", "jump ratio"], rows)
@@ -449,7 +450,8 @@ def parse_args(argv=None):
     parser.add_argument("--records", default=str(RESULTS_DIR / "tumor-records"),
                         help="folder of the unit records, resumable (default: benchmarks/results/tumor-records, "
                              "in the repository, so that seeds add up across sessions and machines)")
-    parser.add_argument("--shard", type=parse_shard, default="0/1", help="K/N: this process takes the seeds s with s %% N == K (0/1)")
+    parser.add_argument("--shard", type=parse_shard, default="0/1",
+                        help="K/N: this process takes the seeds s with s %% N == K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="tables from the records, no new units")
     parser.add_argument("--import-csv", action="store_true",
                         help="first rebuild the records of --seeds that have none from the committed CSV rows "
@@ -467,6 +469,9 @@ def parse_args(argv=None):
         parser.error(str(error))
     if args.quick and args.import_csv:
         parser.error("--import-csv: the committed CSV rows are of the full-size benchmark, not --quick")
+    missing = [name for name in ("tumor_cases.csv", "tumor_lesions.csv") if not (RESULTS_DIR / name).is_file()]
+    if args.import_csv and missing:
+        parser.error(f"--import-csv: expected {', '.join(missing)} in {RESULTS_DIR}, found none")
     if args.quick:
         args.train, args.test, args.validation, args.lesions, args.steps, args.retries = 2, 1, 1, 1, 2, 1
         args.seg_steps, args.batch_size, args.seeds = 3, 4, ["0-1"]

@@ -178,7 +178,8 @@ def main(argv=None) -> None:
     parser.add_argument("--variations", nargs="+", default=list(VARIATIONS), choices=list(VARIATIONS))
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--records", default="runs/bench/tumor-heldout-10", help="folder of the per-lesion records")
-    parser.add_argument("--shard", type=parse_shard, default="0/1", help="K/N: this process takes every N-th unit from K (0/1)")
+    parser.add_argument("--shard", type=parse_shard, default="0/1",
+                        help="K/N: this process takes every N-th unit from K (0/1)")
     parser.add_argument("--report-only", action="store_true", help="summarise the records, draw nothing")
     parser.add_argument("--quick", action="store_true", help="2 lesions, 2 variations, 5 steps, tiny phantoms")
     parser.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")

@@ -131,7 +131,8 @@ def main(argv=None) -> None:
                         help="segmenter init and patch-order seeds, at least 2 (0 1 7001 7002)")
     parser.add_argument("--records", default=str(RECORDS), help="unit records, resumable (default: the committed "
                         "benchmarks/results/tumor-training-noise)")
-    parser.add_argument("--shard", type=parse_shard, default="0/1", help="K/N: this process takes the draw seeds s with s %% N == K")
+    parser.add_argument("--shard", type=parse_shard, default="0/1",
+                        help="K/N: this process takes the draw seeds s with s %% N == K")
     parser.add_argument("--report-only", action="store_true", help="the tables from the records, no new units")
     parser.add_argument("--target-width", type=float, default=0.05, help="CI width the designs aim at (0.05)")
     parser.add_argument("--section", default="tumor-training-noise", help="section of benchmarks/RESULTS.md")
